@@ -1,0 +1,106 @@
+/**
+ * Huawei Cloud API Gateway AK/SK signing (SDK-HMAC-SHA256), as a pure function of
+ * request, credentials and signing time so fixed vectors can test it. Written here
+ * rather than taken from the official SDK, which pulls axios, lodash, moment and log4js
+ * into a Lambda bundle (DESIGN.md); the official signer is the oracle in tests.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import type { Credentials } from '../credentials';
+
+export const ALGORITHM = 'SDK-HMAC-SHA256';
+
+export interface SignableRequest {
+  method: string;
+  /** scheme://host[:port]; the Host header omits the scheme's default port. */
+  origin: URL;
+  /** Decoded path, e.g. `/v1/schedule/task/ST.../enable`; segments are encoded here. */
+  path: string;
+  query?: Record<string, string | string[]>;
+  /** Headers to send and sign (Content-Type normally); names in any case. */
+  headers?: Record<string, string>;
+  /** The exact bytes that will be sent. */
+  body?: string | Uint8Array;
+}
+
+export interface SignedRequest {
+  /** Request-line target: encoded path plus query string. */
+  target: string;
+  /** Everything to send, Authorization included. */
+  headers: Record<string, string>;
+}
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const HEX = '0123456789ABCDEF';
+
+/** RFC 3986 percent-encoding of UTF-8 bytes: everything but unreserved characters. */
+export function uriEncode(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    if (!UNRESERVED.test(s[i]!)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return s;
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += byte < 0x80 && UNRESERVED.test(ch) ? ch : `%${HEX[byte >> 4]}${HEX[byte & 15]}`;
+  }
+  return out;
+}
+
+export const encodePath = (path: string): string => path.split('/').map(uriEncode).join('/');
+
+/** The gateway's canonical URI always ends in `/`, although the request line need not. */
+export function canonicalUri(path: string): string {
+  const encoded = encodePath(path);
+  return encoded.endsWith('/') ? encoded : `${encoded}/`;
+}
+
+/** Sorted by raw name, then value, as Huawei's own signers do; names and values encoded. */
+export function canonicalQuery(query: Record<string, string | string[]> = {}): string {
+  const pairs: string[] = [];
+  for (const name of Object.keys(query).sort()) {
+    const value = query[name]!;
+    const values = Array.isArray(value) ? [...value].sort() : [value];
+    for (const v of values) pairs.push(`${uriEncode(name)}=${uriEncode(v)}`);
+  }
+  return pairs.join('&');
+}
+
+/** X-Sdk-Date: UTC `YYYYMMDDTHHMMSSZ`. */
+export const sdkDate = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+
+const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+export function signRequest(req: SignableRequest, creds: Credentials, signingTime: Date): SignedRequest {
+  const headers: Record<string, string> = { ...req.headers };
+  headers.Host = req.origin.host;
+  headers['X-Sdk-Date'] = sdkDate(signingTime);
+  if (creds.securityToken) headers['X-Security-Token'] = creds.securityToken;
+  if (creds.domainId) headers['X-Domain-Id'] = creds.domainId;
+  if (creds.projectId) headers['X-Project-Id'] = creds.projectId;
+
+  const byName = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) byName.set(name.toLowerCase(), value.trim());
+  const names = [...byName.keys()].sort();
+  const signedHeaders = names.join(';');
+  let canonicalHeaders = '';
+  for (const name of names) canonicalHeaders += `${name}:${byName.get(name)}\n`;
+
+  const canonicalRequest = [
+    req.method.toUpperCase(),
+    canonicalUri(req.path),
+    canonicalQuery(req.query),
+    canonicalHeaders,
+    signedHeaders,
+    sha256Hex(req.body ?? ''),
+  ].join('\n');
+  const stringToSign = `${ALGORITHM}\n${headers['X-Sdk-Date']}\n${sha256Hex(canonicalRequest)}`;
+  const signature = createHmac('sha256', creds.sk).update(stringToSign).digest('hex');
+  headers.Authorization = `${ALGORITHM} Access=${creds.ak}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+
+  const query = canonicalQuery(req.query);
+  return { target: query ? `${encodePath(req.path)}?${query}` : encodePath(req.path), headers };
+}
