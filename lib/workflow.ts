@@ -137,7 +137,6 @@ export class Workflow {
         durationMs: 0,
       }),
     );
-    this.log.warn('approval refused', { approvalId, trigger: context.trigger, error: error.toJSON(), taskIds });
     await this.publish(outcomes);
     return outcomes;
   }

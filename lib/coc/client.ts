@@ -8,11 +8,13 @@ import type { CredentialSource } from '../credentials';
 import { validateTaskId, validateTicketInfos, type TicketInfo } from '../domain';
 import { EnablerError } from '../errors';
 import { ALREADY_ENABLED, errorForAnswer, isCredentialRejection, parseRetryAfter, type CocAnswer } from './errors';
+import { parseEndpoint } from './endpoint';
 import { signRequest } from './signer';
 import { NodeHttpTransport, TransportError, type HttpResponse, type Transport } from './transport';
 
 export interface CocClientOptions {
-  endpoint: URL;
+  /** scheme://host[:port]; https, or http to a loopback host only. */
+  endpoint: string | URL;
   credentials: CredentialSource;
   transport?: Transport;
   clock?: Clock;
@@ -82,8 +84,11 @@ export class CocClient implements CocOperations {
   private readonly maxDelayMs: number;
   private readonly throttleMinDelayMs: number;
   private readonly deadlineMs: number;
+  private readonly endpoint: URL | EnablerError;
 
   constructor(private readonly opts: CocClientOptions) {
+    // A bad endpoint fails each call rather than construction, so every task still gets an outcome.
+    this.endpoint = tryParseEndpoint(opts.endpoint);
     this.transport = opts.transport ?? new NodeHttpTransport();
     this.clock = opts.clock ?? systemClock;
     this.maxAttempts = opts.maxAttempts ?? 4;
@@ -132,6 +137,8 @@ export class CocClient implements CocOperations {
     body: Buffer | undefined,
     opts: CallOptions,
   ): Promise<Answer> {
+    if (this.endpoint instanceof EnablerError) throw this.endpoint;
+    const endpoint = this.endpoint;
     const deadline = opts.deadline ?? this.clock.now() + this.deadlineMs;
     let credentials = await this.opts.credentials.get();
     let refreshed = false;
@@ -147,7 +154,7 @@ export class CocClient implements CocOperations {
       const signed = signRequest(
         {
           method,
-          origin: this.opts.endpoint,
+          origin: endpoint,
           path,
           headers: body ? { 'Content-Type': CONTENT_TYPE } : {},
           ...(body && { body }),
@@ -159,7 +166,7 @@ export class CocClient implements CocOperations {
       let answer: Answer;
       try {
         const res = await this.transport.send(
-          { method, origin: this.opts.endpoint, target: signed.target, headers: signed.headers, body },
+          { method, origin: endpoint, target: signed.target, headers: signed.headers, body },
           Math.min(this.attemptTimeoutMs, remaining),
         );
         answer = readAnswer(res, attempt, this.clock.now());
@@ -216,6 +223,14 @@ export class CocClient implements CocOperations {
 
   private report(r: AttemptReport): void {
     this.opts.onAttempt?.(r);
+  }
+}
+
+function tryParseEndpoint(endpoint: string | URL): URL | EnablerError {
+  try {
+    return parseEndpoint(String(endpoint));
+  } catch (e) {
+    return e as EnablerError;
   }
 }
 
