@@ -7,6 +7,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseTaskInput, type Outcome } from '../lib/domain';
 import { EnablerError, InvalidApproval } from '../lib/errors';
+import { observability } from '../lib/observability';
 import { deadlineFor, runtime } from '../lib/runtime';
 
 export interface StepFunctionsOutput {
@@ -43,4 +44,4 @@ async function enableFromStateMachine(event: unknown, context: Context): Promise
   return { approvalId: request.approvalId, outcomes };
 }
 
-export const handler = middy<unknown, StepFunctionsOutput, Error, Context>().handler(enableFromStateMachine);
+export const handler = middy<unknown, StepFunctionsOutput, Error, Context>().use(observability()).handler(enableFromStateMachine);

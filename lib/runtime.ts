@@ -3,11 +3,18 @@
  * execution environment, so connections and caches survive warm invocations.
  * The only module that knows which adapters exist; the workflow never does.
  */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { EventBridgeSink } from './aws/eventbridge';
+import { CachedSecret } from './aws/secret-cache';
+import { SecretsManagerCredentialSource } from './aws/secrets';
 import { systemClock, type Clock } from './clock';
 import { CocClient, type AttemptReport } from './coc/client';
 import { loadConfig, type Config } from './config';
 import { EnvCredentialSource, type CredentialSource } from './credentials';
-import { jsonLogger, type Logger } from './log';
+import type { Logger } from './log';
+import { createObservability } from './observability';
+import { EnablerError } from './errors';
 import { StdoutSink, type OutcomeSink } from './sink';
 import { Workflow } from './workflow';
 import type { Outcome } from './domain';
@@ -20,6 +27,8 @@ export interface Runtime {
   sink: OutcomeSink;
   log: Logger;
   clock: Clock;
+  /** The Standard Webhooks signing secret: Secrets Manager (WEBHOOK_SECRET_ID) or WEBHOOK_SECRET. */
+  webhookSecret(): Promise<string>;
 }
 
 export interface RuntimeOverrides {
@@ -29,13 +38,41 @@ export interface RuntimeOverrides {
   clock?: Clock;
   onAttempt?: (r: AttemptReport) => void;
   onOutcome?: (o: Outcome) => void;
+  secretsManager?: SecretsManagerClient;
+  eventBridge?: EventBridgeClient;
 }
 
 export function createRuntime(config: Config = loadConfig(), overrides: RuntimeOverrides = {}): Runtime {
   const clock = overrides.clock ?? systemClock;
-  const log = overrides.log ?? jsonLogger();
-  const credentials = overrides.credentials ?? new EnvCredentialSource();
-  const sink = overrides.sink ?? new StdoutSink(config.eventSource);
+  const observed = createObservability();
+  const log = overrides.log ?? observed.log;
+  // AWS clients are built only when configured; AWS_ENDPOINT_URL_* point them elsewhere (tests, bench).
+  let secretsManager = overrides.secretsManager;
+  const secrets = () => (secretsManager ??= new SecretsManagerClient({}));
+  const cacheOpts = { ttlMs: config.credentialsCacheTtlMs, staleIfErrorMs: config.credentialsStaleIfErrorMs, clock };
+  const credentials =
+    overrides.credentials ??
+    (config.credentialsSecretId
+      ? SecretsManagerCredentialSource.fromSecretId(secrets(), config.credentialsSecretId, cacheOpts)
+      : new EnvCredentialSource());
+  const sink =
+    overrides.sink ??
+    (config.eventBusName
+      ? new EventBridgeSink({
+          client: overrides.eventBridge ?? new EventBridgeClient({}),
+          eventBusName: config.eventBusName,
+          source: config.eventSource,
+          clock,
+        })
+      : new StdoutSink(config.eventSource));
+  const webhookSecretCache = config.webhookSecretId
+    ? new CachedSecret({ client: secrets(), secretId: config.webhookSecretId, ...cacheOpts })
+    : undefined;
+  const webhookSecret = async (): Promise<string> => {
+    if (webhookSecretCache) return webhookSecretCache.get();
+    if (config.webhookSecret) return config.webhookSecret;
+    throw new EnablerError('InvalidConfiguration', 'no webhook signing secret: set WEBHOOK_SECRET_ID (Secrets Manager) or WEBHOOK_SECRET');
+  };
   const coc = new CocClient({
     endpoint: config.cocEndpoint,
     credentials,
@@ -45,16 +82,14 @@ export function createRuntime(config: Config = loadConfig(), overrides: RuntimeO
     baseDelayMs: config.baseDelayMs,
     maxDelayMs: config.maxDelayMs,
     deadlineMs: config.deadlineMs,
-    onAttempt:
-      overrides.onAttempt ??
-      ((r) => (r.error || (r.status ?? 0) >= 400 ? log.debug('COC attempt', { ...r }) : undefined)),
+    onAttempt: overrides.onAttempt ?? observed.onAttempt,
   });
   const workflow = new Workflow({
     coc,
     sink,
     clock,
     log,
-    onOutcome: overrides.onOutcome,
+    onOutcome: overrides.onOutcome ?? observed.onOutcome,
     policy: {
       concurrency: config.concurrency,
       taskAllowList: config.taskAllowList,
@@ -63,7 +98,7 @@ export function createRuntime(config: Config = loadConfig(), overrides: RuntimeO
       verifyAfterEnable: config.verifyAfterEnable,
     },
   });
-  return { config, workflow, coc, credentials, sink, log, clock };
+  return { config, workflow, coc, credentials, sink, log, clock, webhookSecret };
 }
 
 /** Minimal view of the Lambda context: only the remaining time matters here. */

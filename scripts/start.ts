@@ -56,7 +56,7 @@ async function main(): Promise<number> {
   process.stdout.write(`\nSummary of approval ${(event as { approval_id: string }).approval_id}:\n`);
   for (const o of outcomes) {
     const what = o.outcome === 'failed' ? `failed: ${o.error?.name} (${o.error?.code ?? 'no code'})` : o.outcome;
-    const retried = o.attempts > 1 ? `, ${o.attempts - 1} transient failure(s) absorbed by retries` : '';
+    const retried = o.attempts > 1 && o.outcome !== 'failed' ? `, ${o.attempts - 1} transient failure(s) absorbed by retries` : '';
     process.stdout.write(`  ${o.taskId}  ${what.padEnd(36)} attempts ${o.attempts}${retried}\n`);
   }
   process.stdout.write(`  COC simulator received ${requests.length} signed request(s), ${requests.filter((r) => r.signatureValid).length} with a valid signature\n`);
