@@ -30,8 +30,6 @@ export const DEFAULT_SECRET_STALE_IF_ERROR_MS = 900_000;
 
 export class CachedSecret {
   readonly secretId: string;
-  /** The last failure (secret-free), cleared by the next success; lets callers log that a stale value is in use. */
-  lastError: EnablerError | undefined;
 
   private readonly client: SecretsManagerClient;
   private readonly ttlMs: number;
@@ -41,6 +39,7 @@ export class CachedSecret {
   private fetchedAt = 0;
   private inFlight: Promise<string> | undefined;
   private fetches = 0;
+  private failure: EnablerError | undefined;
 
   constructor(opts: CachedSecretOptions) {
     this.client = opts.client;
@@ -53,6 +52,11 @@ export class CachedSecret {
   /** GetSecretValue calls made so far (for tests and metrics). */
   get fetchCount(): number {
     return this.fetches;
+  }
+
+  /** The last failure (secret-free), cleared by the next success: lets callers log that a stale value is in use. */
+  get lastError(): EnablerError | undefined {
+    return this.failure;
   }
 
   /** The cached value while younger than the TTL, otherwise a fresh one. */
@@ -86,7 +90,7 @@ export class CachedSecret {
       value = secretText(res.SecretString, res.SecretBinary, this.secretId);
     } catch (e) {
       const error = e instanceof EnablerError ? e : secretReadError(e, this.secretId);
-      this.lastError = error;
+      this.failure = error;
       // Serve the last good value through a transient outage, but never past ttl + staleIfError,
       // and never for a permanent error (deleted secret, revoked access): those must surface.
       if (error.retryable && this.value !== undefined && this.clock.now() - this.fetchedAt < this.ttlMs + this.staleIfErrorMs) {
@@ -96,7 +100,7 @@ export class CachedSecret {
     }
     this.value = value;
     this.fetchedAt = this.clock.now();
-    this.lastError = undefined;
+    this.failure = undefined;
     return value;
   }
 }
