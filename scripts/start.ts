@@ -7,11 +7,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Outcome } from '../lib/domain';
-import { startCocSimulator } from '../simulator/coc-simulator';
+import { DEMO_CREDENTIAL, startCocSimulator } from '../simulator/coc-simulator';
 import { describeFailure, localContext } from './cli';
 
-const DEMO_AK = 'DEMOAKEXAMPLE0000000';
-const DEMO_SK = 'demo-secret-key-not-real';
+const { ak: DEMO_AK, sk: DEMO_SK } = DEMO_CREDENTIAL;
 const EVENT_FILE = new URL('../events/stepfunctions.json', import.meta.url);
 const [ENABLE, ALREADY, MISSING, FLAKY] = [
   'ST0000000000000000DEMO0001',
