@@ -14,6 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { Webhook } from 'standardwebhooks';
+import { runtime } from '../lib/runtime';
+import { RetryableFailure } from '../lib/workflow';
 import { CliError, describeFailure, localContext, readEventFile } from './cli';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -106,6 +108,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    // In Lambda a transient failure goes back to the trigger's retry; a local run has no
+    // retry after it, so the held-back tasks are reported here as failed outcomes.
+    if (e instanceof RetryableFailure) await runtime().sink.publish(e.failures);
     process.stderr.write(`${describeFailure(e)}\n`);
     return 1;
   }
