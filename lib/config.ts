@@ -20,6 +20,8 @@ export interface Config {
   attemptTimeoutMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Floor for a 429 without Retry-After (Huawei suggests 2-5 s). */
+  throttleMinDelayMs: number;
   /** Overall budget for one approval when no Lambda context gives one. */
   deadlineMs: number;
   /** Time kept back from Lambda's remaining time to emit outcomes. */
@@ -71,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     attemptTimeoutMs: int(env, 'COC_ATTEMPT_TIMEOUT_MS', 5000, 100),
     baseDelayMs: int(env, 'COC_RETRY_BASE_DELAY_MS', 200, 1),
     maxDelayMs: int(env, 'COC_RETRY_MAX_DELAY_MS', 5000, 1),
+    throttleMinDelayMs: int(env, 'COC_THROTTLE_MIN_DELAY_MS', 2000),
     deadlineMs: int(env, 'COC_DEADLINE_MS', 25000, 100),
     deadlineMarginMs: int(env, 'DEADLINE_MARGIN_MS', 1500),
     taskAllowList: (optional(env, 'TASK_ALLOW_LIST') ?? '')

@@ -42,13 +42,16 @@ export interface RuntimeOverrides {
   eventBridge?: EventBridgeClient;
 }
 
+/** AWS calls must end well inside an invocation: the SDK's defaults wait without limit. */
+const AWS_TIMEOUTS = { connectionTimeout: 1000, requestTimeout: 2000 };
+
 export function createRuntime(config: Config = loadConfig(), overrides: RuntimeOverrides = {}): Runtime {
   const clock = overrides.clock ?? systemClock;
   const observed = createObservability();
   const log = overrides.log ?? observed.log;
   // AWS clients are built only when configured; AWS_ENDPOINT_URL_* point them elsewhere (tests, bench).
   let secretsManager = overrides.secretsManager;
-  const secrets = () => (secretsManager ??= new SecretsManagerClient({}));
+  const secrets = () => (secretsManager ??= new SecretsManagerClient({ requestHandler: AWS_TIMEOUTS }));
   const cacheOpts = { ttlMs: config.credentialsCacheTtlMs, staleIfErrorMs: config.credentialsStaleIfErrorMs, clock };
   const credentials =
     overrides.credentials ??
@@ -59,7 +62,7 @@ export function createRuntime(config: Config = loadConfig(), overrides: RuntimeO
     overrides.sink ??
     (config.eventBusName
       ? new EventBridgeSink({
-          client: overrides.eventBridge ?? new EventBridgeClient({}),
+          client: overrides.eventBridge ?? new EventBridgeClient({ requestHandler: AWS_TIMEOUTS }),
           eventBusName: config.eventBusName,
           source: config.eventSource,
           clock,
@@ -81,6 +84,7 @@ export function createRuntime(config: Config = loadConfig(), overrides: RuntimeO
     attemptTimeoutMs: config.attemptTimeoutMs,
     baseDelayMs: config.baseDelayMs,
     maxDelayMs: config.maxDelayMs,
+    throttleMinDelayMs: config.throttleMinDelayMs,
     deadlineMs: config.deadlineMs,
     onAttempt: overrides.onAttempt ?? observed.onAttempt,
   });

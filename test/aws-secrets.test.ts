@@ -14,6 +14,7 @@ import { SecretsManagerCredentialSource, parseCredentialsSecret } from '../lib/a
 import type { Clock } from '../lib/clock';
 import { EnablerError } from '../lib/errors';
 import { startSecretsManagerFake, type SecretsManagerFake } from './support/aws-fakes';
+import { captureOutput, registerSecret } from './support/leak-capture';
 
 const ID = 'coc/huawei-credentials';
 const TTL = 300_000;
@@ -160,11 +161,14 @@ describe('CachedSecret (mocked client)', () => {
       expect(cache.fetchCount).toBe(4);
     });
 
-    it('refresh() also falls back to the stale value on a transient error', async () => {
+    it('refresh() never answers with the stale value (it is the one just rejected): a transient error throws, retryable', async () => {
       sm.on(GetSecretValueCommand).resolvesOnce({ SecretString: 'good' }).rejects(awsError('ThrottlingException', 400));
       const cache = newCache();
       await cache.get();
-      expect(await cache.refresh()).toBe('good');
+      const e = await caught(cache.refresh());
+      expect(e).toMatchObject({ name: 'CredentialsUnavailable', retryable: true, code: 'ThrottlingException' });
+      // get() still serves the stale value through the outage.
+      expect(await cache.get()).toBe('good');
     });
 
     it('throws once the value is older than ttl + staleIfError', async () => {
@@ -322,6 +326,7 @@ describe('SecretsManagerCredentialSource (mocked client)', () => {
   const AK = 'AKSECRETVALUE0000001';
   const SK = 'SKSECRETVALUEaaaaaaaaaaaaaaaaaaaaaaaaaaa1';
   const TOKEN = 'TOKENSECRETVALUE-xyz';
+  registerSecret({ ak: AK, sk: SK, 'security token': TOKEN });
   const full = JSON.stringify({ ak: AK, sk: SK, security_token: TOKEN, domain_id: 'dom-1', project_id: 'proj-1' });
 
   const source = (clock = manualClock()) =>
@@ -411,6 +416,7 @@ describe('SecretsManagerCredentialSource (mocked client)', () => {
     it(`rejects a secret that is ${b.what}, naming the problem but no value`, async () => {
       sm.on(GetSecretValueCommand).resolves({ SecretString: b.raw });
       const e = await caught(source().get());
+      captureOutput('aws-secrets error', e);
       expect(e).toMatchObject({ name: 'CredentialsUnavailable', code: b.code, retryable: false });
       expect(e.message).toMatch(b.says);
       expect(e.message).toContain(ID);
@@ -428,6 +434,7 @@ describe('SecretsManagerCredentialSource (mocked client)', () => {
 describe('against the loopback Secrets Manager fake (real SDK client)', () => {
   let fake: SecretsManagerFake;
   const CREDS = JSON.stringify({ ak: 'AKFAKEVALUE', sk: 'SKFAKEVALUE' });
+  registerSecret({ 'fake ak': 'AKFAKEVALUE', 'fake sk': 'SKFAKEVALUE' });
   const client = (maxAttempts = 1) =>
     new SecretsManagerClient({
       endpoint: fake.url,

@@ -4,9 +4,11 @@ import { TransportError, type HttpRequest, type HttpResponse, type Transport } f
 import type { Credentials, CredentialSource } from '../lib/credentials';
 import { EnablerError } from '../lib/errors';
 import { FakeClock } from './support/fake-clock';
+import { registerSecret } from './support/leak-capture';
 
 const TASK = 'ST0123456789abcdefghijklmn';
 const CREDS: Credentials = { ak: 'AKTESTCLIENT00000001', sk: 'sk-client-test-secret', securityToken: 'token-client-test' };
+registerSecret({ ak: CREDS.ak, sk: CREDS.sk, 'security token': CREDS.securityToken!, 'rotated ak': 'AKROTATED00000000002', 'rotated sk': 'sk-rotated' });
 
 type Step = Partial<HttpResponse> | TransportError | ((req: HttpRequest, timeoutMs: number) => HttpResponse | TransportError);
 

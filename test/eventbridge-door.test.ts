@@ -18,9 +18,11 @@ import { localContext } from '../scripts/cli';
 import { startCocSimulator, type CocSimulator } from '../simulator/coc-simulator';
 import approvalSample from '../events/eventbridge-approval.json';
 import scheduleSample from '../events/schedule.json';
+import { registerSecret } from './support/leak-capture';
 
 const CREDS: Credentials = { ak: 'AKEVENTBRIDGEDOOR001', sk: 'sk-eventbridge-door-test-secret' };
 const SECRETS = [CREDS.ak, CREDS.sk];
+registerSecret({ ak: CREDS.ak, sk: CREDS.sk });
 
 const ENABLE = 'ST0000000000000000DEMO0001';
 const ALREADY = 'ST0000000000000000DEMO0002';

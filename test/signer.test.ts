@@ -2,9 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalQuery, canonicalUri, sdkDate, signRequest, uriEncode } from '../lib/coc/signer';
 import { officialAuthorization } from './support/official-signer';
+import { registerSecret } from './support/leak-capture';
 
 const AK = 'HPUAEXAMPLEAK0000001';
 const SK = 'exampleSecretKeyForTests0000000000000000';
+registerSecret({ ak: AK, sk: SK });
 const TASK_PATH = '/v1/schedule/task/ST0123456789abcdefghijklmn/enable';
 const AT = new Date('2026-12-04T19:42:05.123Z');
 

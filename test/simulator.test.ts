@@ -18,11 +18,13 @@ import {
   parseSdkDate,
   verifySdkHmacSha256,
 } from '../simulator/verify-signature';
+import { registerSecret } from './support/leak-capture';
 
 const AK = 'SIMTESTAK00000000001';
 const SK = 'sim-test-secret-key-0123456789';
 const TEMP = { ak: 'SIMTEMPAK00000000002', sk: 'temp-secret-key-abcdef', securityToken: 'temp-session-token-xyz' };
 const ACCOUNT = { ak: 'SIMACCTAK00000000003', sk: 'acct-secret-key', domainId: 'domain-0001' };
+registerSecret({ ak: AK, sk: SK, 'temp ak': TEMP.ak, 'temp sk': TEMP.sk, 'temp token': TEMP.securityToken, 'account ak': ACCOUNT.ak, 'account sk': ACCOUNT.sk });
 
 const TASK = 'STabcdefghijklmnopqrstu001';
 const TASK2 = 'STabcdefghijklmnopqrstu002';

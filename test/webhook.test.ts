@@ -19,12 +19,14 @@ import { localContext } from '../scripts/cli';
 import { startCocSimulator, type CocSimulator } from '../simulator/coc-simulator';
 import httpApiSample from '../events/webhook-approved.json';
 import restApiSample from '../events/webhook-rest-approved.json';
+import { registerSecret } from './support/leak-capture';
 
 const KEY = Buffer.from('webhook-door-test-key-0123456789').toString('base64');
 const SECRET = `whsec_${KEY}`;
 const OTHER_SECRET = `whsec_${Buffer.from('some-other-key-that-forges-0000').toString('base64')}`;
 const CREDS: Credentials = { ak: 'AKWEBHOOKDOORTEST001', sk: 'sk-webhook-door-test-secret-value' };
 const SECRETS = [SECRET, KEY, CREDS.ak, CREDS.sk];
+registerSecret({ 'webhook secret': SECRET, 'webhook key': KEY, 'other webhook secret': OTHER_SECRET, ak: CREDS.ak, sk: CREDS.sk });
 
 const ENABLE = 'ST0000000000000000DEMO0001';
 const ALREADY = 'ST0000000000000000DEMO0002';

@@ -38,6 +38,7 @@ export class CachedSecret {
   private value: string | undefined;
   private fetchedAt = 0;
   private inFlight: Promise<string> | undefined;
+  private refreshing: Promise<string> | undefined;
   private fetches = 0;
   private failure: EnablerError | undefined;
 
@@ -67,22 +68,26 @@ export class CachedSecret {
 
   /**
    * Fetch now, ignoring the TTL: called when the value was rejected (e.g. COC's APIGW.0301), so a
-   * rotation is picked up. It joins a fetch already in flight, which started no earlier than this
-   * call and so reads the same or a newer version.
+   * rotation is picked up. Never answered with the stale value (that is the one just rejected):
+   * a transient failure throws, retryable, so the caller hands the work back for a retry.
+   * Concurrent refreshes share one fetch.
    */
   refresh(): Promise<string> {
-    return this.fetch();
+    this.refreshing ??= this.load(false).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
   }
 
   /** All callers share one in-flight GetSecretValue: 100 concurrent cold gets make one call. */
   private fetch(): Promise<string> {
-    this.inFlight ??= this.load().finally(() => {
+    this.inFlight ??= this.load(true).finally(() => {
       this.inFlight = undefined;
     });
     return this.inFlight;
   }
 
-  private async load(): Promise<string> {
+  private async load(staleIfError: boolean): Promise<string> {
     this.fetches += 1;
     let value: string;
     try {
@@ -93,7 +98,7 @@ export class CachedSecret {
       this.failure = error;
       // Serve the last good value through a transient outage, but never past ttl + staleIfError,
       // and never for a permanent error (deleted secret, revoked access): those must surface.
-      if (error.retryable && this.value !== undefined && this.clock.now() - this.fetchedAt < this.ttlMs + this.staleIfErrorMs) {
+      if (staleIfError && error.retryable && this.value !== undefined && this.clock.now() - this.fetchedAt < this.ttlMs + this.staleIfErrorMs) {
         return this.value;
       }
       throw error;

@@ -140,7 +140,8 @@ export class CocClient implements CocOperations {
     if (this.endpoint instanceof EnablerError) throw this.endpoint;
     const endpoint = this.endpoint;
     const deadline = opts.deadline ?? this.clock.now() + this.deadlineMs;
-    let credentials = await this.opts.credentials.get();
+    if (deadline <= this.clock.now()) throw deadlineReached(taskId, 0);
+    let credentials = await this.beforeDeadline(this.opts.credentials.get(), deadline);
     let refreshed = false;
     let lastError: EnablerError | undefined;
     let attempt = 0;
@@ -193,7 +194,7 @@ export class CocClient implements CocOperations {
       // A rotated or expired credential: ask the source once for fresh ones and retry once.
       if (isCredentialRejection(answer) && !refreshed) {
         refreshed = true;
-        credentials = await this.opts.credentials.refresh();
+        credentials = await this.beforeDeadline(this.opts.credentials.refresh(), deadline);
         transientAttempts--;
         continue;
       }
@@ -202,9 +203,7 @@ export class CocClient implements CocOperations {
       if (!(await this.backoff(transientAttempts, answer, deadline))) break;
     }
 
-    const error =
-      lastError ??
-      new EnablerError('CocUnavailable', `deadline reached before COC answered for ${taskId}`, { code: 'DeadlineExceeded' });
+    const error = lastError ?? deadlineReached(taskId, attempt);
     error.attempts = attempt;
     throw error;
   }
@@ -221,10 +220,39 @@ export class CocClient implements CocOperations {
     return true;
   }
 
+  /**
+   * Credentials are read within the same deadline as the COC call: a slow secret store must
+   * not run the invocation past Lambda's timeout, where no outcome could be published.
+   */
+  private async beforeDeadline<T>(pending: Promise<T>, deadline: number): Promise<T> {
+    const remaining = deadline - this.clock.now();
+    const late = () =>
+      new EnablerError('CredentialsUnavailable', 'deadline reached before the credentials could be read', {
+        code: 'DeadlineExceeded',
+        retryable: true,
+      });
+    if (remaining <= 0) {
+      pending.catch(() => undefined);
+      throw late();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(late()), remaining);
+    });
+    try {
+      return await Promise.race([pending, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private report(r: AttemptReport): void {
     this.opts.onAttempt?.(r);
   }
 }
+
+const deadlineReached = (taskId: string, attempts: number) =>
+  new EnablerError('CocUnavailable', `deadline reached before COC answered for ${taskId}`, { code: 'DeadlineExceeded', attempts });
 
 function tryParseEndpoint(endpoint: string | URL): URL | EnablerError {
   try {

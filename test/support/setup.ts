@@ -14,3 +14,4 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
     },
   });
 }
+import './leak-capture';
