@@ -108,11 +108,19 @@ export class Workflow {
     const refused = checkGuardRails(request, this.policy, this.clock.now());
     if (refused) return this.reject(refused, request);
 
-    const outcomes = await mapBounded(request.taskIds, this.policy.concurrency, (taskId) =>
-      this.enableOne(request, taskId, opts),
-    );
+    // Outcomes are published in chunks as tasks finish, so event delivery overlaps the COC
+    // calls of a large approval instead of following them.
+    const publisher = new ChunkedPublisher((chunk) => this.publish(chunk));
+    let failure: unknown;
+    const outcomes = await mapBounded(request.taskIds, this.policy.concurrency, async (taskId) => {
+      const o = await this.enableOne(request, taskId, opts);
+      if (!o.error?.retryable) await publisher.add(o).catch((e: unknown) => (failure ??= e));
+      return o;
+    });
+    await publisher.finish().catch((e: unknown) => (failure ??= e));
+    if (failure) throw failure;
+    this.summarize(request, outcomes);
     const transient = outcomes.filter((o) => o.error?.retryable);
-    await this.publish(outcomes.filter((o) => !o.error?.retryable));
     if (transient.length > 0) {
       const first = transient[0]!;
       throw new RetryableFailure(transient, new EnablerError(first.error!.name as EnablerError['name'], first.error!.message, first.error!));
@@ -218,11 +226,60 @@ export class Workflow {
     if (outcomes.length === 0) return;
     for (const o of outcomes) {
       const fields = { approvalId: o.approvalId, taskId: o.taskId, outcome: o.outcome, attempts: o.attempts, durationMs: o.durationMs, cocRequestId: o.cocRequestId, error: o.error };
+      // Failures one line each; successes only at debug (a 1,000-task approval would flood the log).
       if (o.outcome === 'failed') this.log.warn('task not enabled', fields);
-      else this.log.info('task outcome', fields);
+      else this.log.debug('task outcome', fields);
     }
     await this.deps.sink.publish(outcomes);
     for (const o of outcomes) this.deps.onOutcome?.(o);
+  }
+
+  /** One line per approval with the counts. */
+  private summarize(request: EnableRequest, outcomes: Outcome[]): void {
+    const counts: Record<string, number> = {};
+    for (const o of outcomes) counts[o.outcome] = (counts[o.outcome] ?? 0) + 1;
+    this.log.info('approval processed', { approvalId: request.approvalId, trigger: request.trigger, tasks: outcomes.length, ...counts });
+  }
+}
+
+/**
+ * Publishes outcomes in chunks of EventBridge's PutEvents size, a few chunks in flight at
+ * once; the last, partial chunk on finish(). The first failure is reported by finish().
+ */
+class ChunkedPublisher {
+  private pending: Outcome[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(
+    private readonly publish: (chunk: Outcome[]) => Promise<void>,
+    private readonly chunkSize = 10,
+    private readonly maxInFlight = 4,
+  ) {}
+
+  async add(o: Outcome): Promise<void> {
+    this.pending.push(o);
+    if (this.pending.length < this.chunkSize) return;
+    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
+    this.send();
+  }
+
+  async finish(): Promise<void> {
+    this.send();
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private send(): void {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending;
+    this.pending = [];
+    const p: Promise<void> = this.publish(chunk)
+      .catch((e: unknown) => {
+        this.failure ??= e;
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
   }
 }
 

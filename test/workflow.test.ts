@@ -137,6 +137,39 @@ describe('Workflow.enable', () => {
     expect(coc.calls.map((c) => c.op)).toEqual(['enable', 'show']);
   });
 
+  it('publishes a large approval in chunks of at most 10 while tasks are still running, each outcome once', async () => {
+    const chunks: string[][] = [];
+    const callsAtFirstPublish: number[] = [];
+    const coc = new FakeCoc();
+    const sink: OutcomeSink = {
+      publish: async (o) => {
+        callsAtFirstPublish.push(coc.calls.length);
+        chunks.push(o.map((x) => x.taskId));
+      },
+    };
+    const { workflow } = setup(coc, { concurrency: 4 }, sink);
+    const ids = Array.from({ length: 25 }, (_, i) => id(i));
+    await workflow.enable(request(ids));
+    expect(chunks.every((c) => c.length <= 10)).toBe(true);
+    expect(chunks.flat().sort()).toEqual([...ids].sort());
+    // The first chunk went out before the last task was enabled.
+    expect(chunks[0]).toHaveLength(10);
+    expect(callsAtFirstPublish[0]).toBeLessThan(25);
+  });
+
+  it('fails the invocation when any chunk cannot be delivered, after the others were tried', async () => {
+    let calls = 0;
+    const sink: OutcomeSink = {
+      publish: async () => {
+        calls++;
+        if (calls === 2) throw new EnablerError('EventDeliveryFailed', 'bus down');
+      },
+    };
+    const { workflow } = setup(new FakeCoc(), { concurrency: 2 }, sink);
+    await expect(workflow.enable(request(Array.from({ length: 25 }, (_, i) => id(i))))).rejects.toMatchObject({ name: 'EventDeliveryFailed' });
+    expect(calls).toBe(3);
+  });
+
   it('fails the invocation when outcomes cannot be delivered', async () => {
     const failing: OutcomeSink = {
       publish: async () => {

@@ -9,7 +9,7 @@ import { validateTaskId, validateTicketInfos, type TicketInfo } from '../domain'
 import { EnablerError } from '../errors';
 import { ALREADY_ENABLED, errorForAnswer, isCredentialRejection, parseRetryAfter, type CocAnswer } from './errors';
 import { parseEndpoint } from './endpoint';
-import { signRequest } from './signer';
+import { sha256Hex, signRequest } from './signer';
 import { NodeHttpTransport, TransportError, type HttpResponse, type Transport } from './transport';
 
 export interface CocClientOptions {
@@ -70,6 +70,11 @@ export interface CocOperations {
 
 const CONTENT_TYPE = 'application/json;charset=UTF-8';
 
+interface PreparedBody {
+  bytes: Buffer;
+  sha256: string;
+}
+
 interface Answer extends CocAnswer {
   json?: Record<string, unknown>;
   attempts: number;
@@ -85,6 +90,7 @@ export class CocClient implements CocOperations {
   private readonly throttleMinDelayMs: number;
   private readonly deadlineMs: number;
   private readonly endpoint: URL | EnablerError;
+  private readonly bodies = new WeakMap<TicketInfo[], PreparedBody>();
 
   constructor(private readonly opts: CocClientOptions) {
     // A bad endpoint fails each call rather than construction, so every task still gets an outcome.
@@ -102,8 +108,7 @@ export class CocClient implements CocOperations {
   async enableScheduledTask(taskId: string, ticketInfos: TicketInfo[], opts: CallOptions = {}): Promise<EnableResult> {
     // Validated here too, so no caller can send COC something it would refuse.
     validateTaskId(taskId);
-    const tickets = validateTicketInfos(ticketInfos);
-    const body = Buffer.from(JSON.stringify(tickets.length > 0 ? { ticket_infos: tickets } : {}));
+    const body = this.enableBody(ticketInfos);
     const a = await this.call('EnableScheduledTask', 'POST', taskId, `/v1/schedule/task/${taskId}/enable`, body, opts);
     if (a.status >= 200 && a.status < 300) return { outcome: 'enabled', requestId: a.requestId, attempts: a.attempts };
     return { outcome: 'already_enabled', requestId: a.requestId, attempts: a.attempts };
@@ -128,13 +133,28 @@ export class CocClient implements CocOperations {
     this.transport.close();
   }
 
+  /**
+   * The request body and its hash, validated and built once per ticket list: every task of an
+   * approval sends the same bytes. Keyed by the (not copied) array the caller passes.
+   */
+  private enableBody(ticketInfos: TicketInfo[]): PreparedBody {
+    let prepared = this.bodies.get(ticketInfos);
+    if (!prepared) {
+      const tickets = validateTicketInfos(ticketInfos);
+      const bytes = Buffer.from(JSON.stringify(tickets.length > 0 ? { ticket_infos: tickets } : {}));
+      prepared = { bytes, sha256: sha256Hex(bytes) };
+      this.bodies.set(ticketInfos, prepared);
+    }
+    return prepared;
+  }
+
   /** Sends until success, a permanent error, the attempt budget or the deadline. */
   private async call(
     operation: AttemptReport['operation'],
     method: string,
     taskId: string,
     path: string,
-    body: Buffer | undefined,
+    body: PreparedBody | undefined,
     opts: CallOptions,
   ): Promise<Answer> {
     if (this.endpoint instanceof EnablerError) throw this.endpoint;
@@ -158,7 +178,7 @@ export class CocClient implements CocOperations {
           origin: endpoint,
           path,
           headers: body ? { 'Content-Type': CONTENT_TYPE } : {},
-          ...(body && { body }),
+          ...(body && { body: body.bytes, bodySha256: body.sha256 }),
         },
         credentials,
         new Date(this.clock.now()),
@@ -167,7 +187,7 @@ export class CocClient implements CocOperations {
       let answer: Answer;
       try {
         const res = await this.transport.send(
-          { method, origin: endpoint, target: signed.target, headers: signed.headers, body },
+          { method, origin: endpoint, target: signed.target, headers: signed.headers, body: body?.bytes },
           Math.min(this.attemptTimeoutMs, remaining),
         );
         answer = readAnswer(res, attempt, this.clock.now());

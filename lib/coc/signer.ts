@@ -4,7 +4,7 @@
  * rather than taken from the official SDK, which pulls axios, lodash, moment and log4js
  * into a Lambda bundle (DESIGN.md); the official signer is the oracle in tests.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Credentials } from '../credentials';
 
 export const ALGORITHM = 'SDK-HMAC-SHA256';
@@ -20,6 +20,8 @@ export interface SignableRequest {
   headers?: Record<string, string>;
   /** The exact bytes that will be sent. */
   body?: string | Uint8Array;
+  /** Hex SHA-256 of `body`, when the caller already has it (one body sent for many tasks). */
+  bodySha256?: string;
 }
 
 export interface SignedRequest {
@@ -30,18 +32,12 @@ export interface SignedRequest {
 }
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const ALL_UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
 const HEX = '0123456789ABCDEF';
 
 /** RFC 3986 percent-encoding of UTF-8 bytes: everything but unreserved characters. */
 export function uriEncode(s: string): string {
-  let plain = true;
-  for (let i = 0; i < s.length; i++) {
-    if (!UNRESERVED.test(s[i]!)) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return s;
+  if (ALL_UNRESERVED.test(s)) return s;
   let out = '';
   for (const byte of Buffer.from(s, 'utf8')) {
     const ch = String.fromCharCode(byte);
@@ -69,10 +65,27 @@ export function canonicalQuery(query: Record<string, string | string[]> = {}): s
   return pairs.join('&');
 }
 
-/** X-Sdk-Date: UTC `YYYYMMDDTHHMMSSZ`. */
-export const sdkDate = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const pad = (n: number) => (n < 10 ? `0${n}` : String(n));
+let lastDate = { second: NaN, text: '' };
 
-const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+/** X-Sdk-Date: UTC `YYYYMMDDTHHMMSSZ`. Remembered per second: it is on every request's path. */
+export function sdkDate(d: Date): string {
+  const second = Math.floor(d.getTime() / 1000);
+  if (second !== lastDate.second) {
+    const text = `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}T${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
+    lastDate = { second, text };
+  }
+  return lastDate.text;
+}
+
+export const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+let lastKey: { sk: string; key: KeyObject } | undefined;
+/** The HMAC key object for the last SK used: one credential signs many requests. */
+function hmacKey(sk: string): KeyObject {
+  if (lastKey?.sk !== sk) lastKey = { sk, key: createSecretKey(Buffer.from(sk, 'utf8')) };
+  return lastKey.key;
+}
 
 export function signRequest(req: SignableRequest, creds: Credentials, signingTime: Date): SignedRequest {
   const headers: Record<string, string> = { ...req.headers };
@@ -89,18 +102,19 @@ export function signRequest(req: SignableRequest, creds: Credentials, signingTim
   let canonicalHeaders = '';
   for (const name of names) canonicalHeaders += `${name}:${byName.get(name)}\n`;
 
+  const encodedPath = encodePath(req.path);
+  const query = canonicalQuery(req.query);
   const canonicalRequest = [
     req.method.toUpperCase(),
-    canonicalUri(req.path),
-    canonicalQuery(req.query),
+    encodedPath.endsWith('/') ? encodedPath : `${encodedPath}/`,
+    query,
     canonicalHeaders,
     signedHeaders,
-    sha256Hex(req.body ?? ''),
+    req.bodySha256 ?? sha256Hex(req.body ?? ''),
   ].join('\n');
   const stringToSign = `${ALGORITHM}\n${headers['X-Sdk-Date']}\n${sha256Hex(canonicalRequest)}`;
-  const signature = createHmac('sha256', creds.sk).update(stringToSign).digest('hex');
+  const signature = createHmac('sha256', hmacKey(creds.sk)).update(stringToSign).digest('hex');
   headers.Authorization = `${ALGORITHM} Access=${creds.ak}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
 
-  const query = canonicalQuery(req.query);
-  return { target: query ? `${encodePath(req.path)}?${query}` : encodePath(req.path), headers };
+  return { target: query ? `${encodedPath}?${query}` : encodedPath, headers };
 }
