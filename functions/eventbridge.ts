@@ -20,7 +20,7 @@
  */
 import middy from '@middy/core';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
-import { parseApproval, parseTaskInput, type EnableRequest, type Outcome, type Trigger } from '../lib/domain';
+import { parseApproval, parseTaskInput, type EnableRequest, type Outcome, type Trigger, readableApprovalId } from '../lib/domain';
 import { InvalidApproval } from '../lib/errors';
 import { observability } from '../lib/observability';
 import { deadlineFor, runtime } from '../lib/runtime';
@@ -39,10 +39,6 @@ const isRuleDelivery = (event: unknown): event is RuleDelivery =>
 
 const isInputlessSchedule = (event: RuleDelivery): boolean => event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event';
 
-const readApprovalId = (input: unknown): string | undefined => {
-  const id = isObject(input) ? input.approval_id : undefined;
-  return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : undefined;
-};
 
 type Normalized = { request: EnableRequest } | { ignored: { decision: string; approvalId: string } };
 
@@ -71,7 +67,7 @@ async function enableFromEventBridge(event: unknown, context: Context): Promise<
     const delivery = isRuleDelivery(event);
     const trigger: Trigger = delivery ? 'eventbridge' : 'schedule';
     const input = delivery ? event.detail : event;
-    const approvalId = readApprovalId(input) ?? 'unknown';
+    const approvalId = readableApprovalId(input) ?? 'unknown';
     const deliveryId = delivery ? event.id : context?.awsRequestId;
     // Not retryable: one failure outcome per readable task id, then return.
     const outcomes = await rt.workflow.reject(e, { trigger, taskIds: e.taskIds, approvalId, ...(deliveryId && { deliveryId }) });
@@ -84,8 +80,14 @@ async function enableFromEventBridge(event: unknown, context: Context): Promise<
   }
   const { request } = normalized;
   // Retryable failures throw from here (RetryableFailure, EventDeliveryFailed): Lambda retries, then the DLQ.
-  const outcomes = await rt.workflow.enable(request, { deadline: deadlineFor(context, rt.config, rt.clock) });
-  return { approvalId: request.approvalId, outcomes };
+  try {
+    const outcomes = await rt.workflow.enable(request, { deadline: deadlineFor(context, rt.config, rt.clock) });
+    return { approvalId: request.approvalId, outcomes };
+  } catch (e) {
+    // A guard rail (allow-list, maximum age) refused it: permanent, already reported.
+    if (e instanceof InvalidApproval && e.outcomes) return { approvalId: request.approvalId, outcomes: e.outcomes, error: e.toJSON() };
+    throw e;
+  }
 }
 
 export const handler = middy<unknown, EventBridgeResult, Error, Context>().use(observability()).handler(enableFromEventBridge);

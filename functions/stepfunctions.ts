@@ -5,7 +5,7 @@
  */
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { parseTaskInput, type Outcome } from '../lib/domain';
+import { parseTaskInput, type Outcome, readableApprovalId } from '../lib/domain';
 import { EnablerError, InvalidApproval } from '../lib/errors';
 import { observability } from '../lib/observability';
 import { deadlineFor, runtime } from '../lib/runtime';
@@ -15,10 +15,6 @@ export interface StepFunctionsOutput {
   outcomes: Outcome[];
 }
 
-const readApprovalId = (input: unknown): string | undefined => {
-  const id = (input as { approval_id?: unknown } | null)?.approval_id;
-  return typeof id === 'string' && id.length <= 128 ? id : undefined;
-};
 
 async function enableFromStateMachine(event: unknown, context: Context): Promise<StepFunctionsOutput> {
   const rt = runtime();
@@ -27,7 +23,7 @@ async function enableFromStateMachine(event: unknown, context: Context): Promise
     request = parseTaskInput(event, 'stepfunctions');
   } catch (e) {
     if (e instanceof InvalidApproval) {
-      await rt.workflow.reject(e, { trigger: 'stepfunctions', taskIds: e.taskIds, approvalId: readApprovalId(event) });
+      await rt.workflow.reject(e, { trigger: 'stepfunctions', taskIds: e.taskIds, approvalId: readableApprovalId(event) });
     }
     throw e;
   }

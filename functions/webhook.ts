@@ -16,7 +16,7 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import jsonBodyParser from '@middy/http-json-body-parser';
 import type { Context } from 'aws-lambda';
-import { parseApproval, type ApprovalResult, type Outcome } from '../lib/domain';
+import { parseApproval, type ApprovalResult, type Outcome, readableApprovalId } from '../lib/domain';
 import { InvalidApproval } from '../lib/errors';
 import { jsonLogger, type Logger } from '../lib/log';
 import { observability } from '../lib/observability';
@@ -37,10 +37,6 @@ export interface WebhookAnswerBody {
  */
 const GATEWAY_BUDGET_MS = 25_000;
 
-const readApprovalId = (input: unknown): string | undefined => {
-  const id = (input as { approval_id?: unknown } | null)?.approval_id;
-  return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : undefined;
-};
 
 /** The runtime's logger, or a plain one when the runtime itself cannot be built (bad configuration). */
 const safeLog = (): Logger => {
@@ -50,6 +46,9 @@ const safeLog = (): Logger => {
     return jsonLogger();
   }
 };
+
+const invalidApproval = (e: InvalidApproval): HttpAnswer =>
+  jsonAnswer(422, { error: e.name, message: e.message, ...(e.field && { field: e.field }), ...(e.code && { code: e.code }) });
 
 /** Runs after the signature is verified and the body parsed: event.body is JSON, webhook-id present. */
 async function receiveApproval(event: HttpEvent, context: Context): Promise<HttpAnswer> {
@@ -61,15 +60,22 @@ async function receiveApproval(event: HttpEvent, context: Context): Promise<Http
     parsed = parseApproval(body, 'webhook', deliveryId);
   } catch (e) {
     if (!(e instanceof InvalidApproval)) throw e;
-    await rt.workflow.reject(e, { trigger: 'webhook', taskIds: e.taskIds, approvalId: readApprovalId(body), deliveryId });
-    return jsonAnswer(422, { error: e.name, message: e.message, ...(e.field && { field: e.field }) });
+    await rt.workflow.reject(e, { trigger: 'webhook', taskIds: e.taskIds, approvalId: readableApprovalId(body), deliveryId });
+    return invalidApproval(e);
   }
   if (!parsed.approved) {
     rt.log.info('approval not approved: ignored', { approvalId: parsed.approvalId, decision: parsed.decision });
     return jsonAnswer(202, { status: 'ignored', decision: parsed.decision, approvalId: parsed.approvalId });
   }
   const deadline = Math.min(deadlineFor(context, rt.config, rt.clock), rt.clock.now() + GATEWAY_BUDGET_MS);
-  const outcomes = await rt.workflow.enable(parsed.request, { deadline });
+  let outcomes: Outcome[];
+  try {
+    outcomes = await rt.workflow.enable(parsed.request, { deadline });
+  } catch (e) {
+    // A guard rail (allow-list, maximum age) refused it: failure outcomes already published.
+    if (e instanceof InvalidApproval && e.outcomes) return invalidApproval(e);
+    throw e;
+  }
   return jsonAnswer(200, { approvalId: parsed.request.approvalId, outcomes } satisfies WebhookAnswerBody);
 }
 

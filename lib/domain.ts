@@ -123,13 +123,27 @@ function validateApprovalId(v: unknown, field = 'approval_id'): string {
   return v;
 }
 
-/** Task ids that can be read from untrusted input, valid or not: each still gets a failure outcome. */
+/**
+ * Task ids that can be read from untrusted input, valid or not: each still gets a failure
+ * outcome (shown shortened and printable). At most MAX_TASK_IDS: a bound on what a hostile
+ * input can make us publish.
+ */
 export function readableTaskIds(input: unknown): string[] {
   if (!isObject(input)) return [];
   const raw = has(input, 'task_ids') ? input.task_ids : has(input, 'task_id') ? [input.task_id] : [];
   if (!Array.isArray(raw)) return [];
-  const ids = raw.filter((t): t is string => typeof t === 'string' && t.length > 0).map((t) => preview(t, 64));
-  return [...new Set(ids)].slice(0, MAX_TASK_IDS);
+  const ids = new Set(raw.filter((t): t is string => typeof t === 'string' && t.length > 0));
+  return [...ids].slice(0, MAX_TASK_IDS).map((t) => preview(t, 64));
+}
+
+/** The approval id of untrusted input when it is valid, for reporting a refusal under it. */
+export function readableApprovalId(input: unknown): string | undefined {
+  if (!isObject(input)) return undefined;
+  try {
+    return validateApprovalId(input.approval_id);
+  } catch {
+    return undefined;
+  }
 }
 
 function readTaskIds(input: Json): string[] {

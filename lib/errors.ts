@@ -3,6 +3,8 @@
  * and Lambda's errorType match on, so names are part of the public contract.
  * Messages must never carry credentials, signatures or secret values.
  */
+import type { Outcome } from './domain';
+
 export type ErrorName =
   | 'InvalidApproval'
   | 'TaskNotFound'
@@ -82,6 +84,8 @@ export class EnablerError extends Error {
 export class InvalidApproval extends EnablerError {
   /** Task ids that could be read from the input, so each still gets a failure outcome. */
   readonly taskIds: string[];
+  /** Set when the workflow has already published the failure outcomes (guard rails). */
+  outcomes?: Outcome[];
   constructor(message: string, details: ErrorDetails & { taskIds?: string[] } = {}) {
     super('InvalidApproval', message, details);
     this.taskIds = details.taskIds ?? [];

@@ -103,10 +103,18 @@ export class Workflow {
     this.log = deps.log ?? silentLogger;
   }
 
-  /** Enables every task of an approved request; returns one outcome per task. */
+  /**
+   * Enables every task of an approved request; returns one outcome per task. Throws
+   * InvalidApproval (outcomes published) when a guard rail refuses the approval, and
+   * RetryableFailure when tasks hit transient failures.
+   */
   async enable(request: EnableRequest, opts: EnableOptions = {}): Promise<Outcome[]> {
     const refused = checkGuardRails(request, this.policy, this.clock.now());
-    if (refused) return this.reject(refused, request);
+    if (refused) {
+      // Refused like invalid input (422, Catch, no retry), with the failure outcomes already out.
+      refused.outcomes = await this.reject(refused, request);
+      throw refused;
+    }
 
     // Outcomes are published in chunks as tasks finish, so event delivery overlaps the COC
     // calls of a large approval instead of following them.

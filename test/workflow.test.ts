@@ -101,7 +101,9 @@ describe('Workflow.enable', () => {
   it('refuses tasks outside the allow-list without calling COC', async () => {
     const { workflow, coc, sink } = setup(new FakeCoc(), { taskAllowList: [id(1), 'ST00000000000000000000009*'] });
     expect((await workflow.enable(request([id(1), id(90)]))).every((o) => o.outcome !== 'failed')).toBe(true);
-    const outcomes = await workflow.enable(request([id(1), id(2)]));
+    const refused = await workflow.enable(request([id(1), id(2)])).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InvalidApproval);
+    const outcomes = (refused as InvalidApproval).outcomes!;
     expect(outcomes.map((o) => o.error?.name)).toEqual(['InvalidApproval', 'InvalidApproval']);
     expect(outcomes[0]!.error?.message).toContain(id(2));
     expect(coc.calls.map((c) => c.taskId)).toEqual([id(1), id(90)]);
@@ -111,7 +113,9 @@ describe('Workflow.enable', () => {
   it('refuses a stale approval at execution time', async () => {
     const { workflow, coc, clock } = setup(new FakeCoc(), { maxApprovalAgeMs: 3600_000 });
     const decidedAt = new Date(clock.now() - 3601_000).toISOString();
-    const [o] = await workflow.enable(request([id(1)], { decidedAt }));
+    const refused = await workflow.enable(request([id(1)], { decidedAt })).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'InvalidApproval', code: 'Stale' });
+    const [o] = (refused as InvalidApproval).outcomes!;
     expect(o).toMatchObject({ outcome: 'failed', error: { name: 'InvalidApproval', code: 'Stale' } });
     expect(coc.calls).toHaveLength(0);
     const fresh = new Date(clock.now() - 3599_000).toISOString();
