@@ -232,11 +232,11 @@ export class Workflow {
 
   private async publish(outcomes: Outcome[]): Promise<void> {
     if (outcomes.length === 0) return;
+    // Failures one line each; successes are in the outcome events and the approval's summary
+    // line (a 1,000-task approval would otherwise log 1,000 lines).
     for (const o of outcomes) {
-      const fields = { approvalId: o.approvalId, taskId: o.taskId, outcome: o.outcome, attempts: o.attempts, durationMs: o.durationMs, cocRequestId: o.cocRequestId, error: o.error };
-      // Failures one line each; successes only at debug (a 1,000-task approval would flood the log).
-      if (o.outcome === 'failed') this.log.warn('task not enabled', fields);
-      else this.log.debug('task outcome', fields);
+      if (o.outcome !== 'failed') continue;
+      this.log.warn('task not enabled', { approvalId: o.approvalId, taskId: o.taskId, attempts: o.attempts, durationMs: o.durationMs, cocRequestId: o.cocRequestId, error: o.error });
     }
     await this.deps.sink.publish(outcomes);
     for (const o of outcomes) this.deps.onOutcome?.(o);

@@ -104,7 +104,9 @@ export async function startAwsJsonFake(targetPrefix: string, operations: Record<
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.keepAliveTimeout = 1000;
+  // Long, as AWS's endpoints: Node's agent drops a socket whose `Keep-Alive: timeout` hint is
+  // 1 s (it keeps a 1 s margin), which made every SDK call open a new connection.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
