@@ -17,7 +17,7 @@ export const inLambda = (env: NodeJS.ProcessEnv = process.env): boolean => Boole
 
 export interface Observability {
   log: Logger;
-  onOutcome(o: Outcome): void;
+  onPublished(outcomes: Outcome[]): void;
   onAttempt(r: AttemptReport): void;
 }
 
@@ -40,15 +40,21 @@ function adapt(l: PowertoolsLogger): Logger {
 }
 
 export function createObservability(env: NodeJS.ProcessEnv = process.env): Observability {
-  if (!inLambda(env)) return { log: jsonLogger(env.LOG_LEVEL), onOutcome() {}, onAttempt() {} };
+  if (!inLambda(env)) return { log: jsonLogger(env.LOG_LEVEL), onPublished() {}, onAttempt() {} };
   const { logger, metrics } = lambdaTools();
   const log = adapt(logger);
   return {
     log,
-    onOutcome: (o) => metrics.addMetric(OUTCOME_METRIC[o.outcome], MetricUnit.Count, 1),
+    // One value per outcome kind and batch: Powertools keeps every value it is given.
+    onPublished: (outcomes) => {
+      const counts = new Map<Outcome['outcome'], number>();
+      for (const o of outcomes) counts.set(o.outcome, (counts.get(o.outcome) ?? 0) + 1);
+      for (const [kind, n] of counts) metrics.addMetric(OUTCOME_METRIC[kind], MetricUnit.Count, n);
+    },
     onAttempt: (r) => {
       metrics.addMetric('CocLatency', MetricUnit.Milliseconds, r.durationMs);
-      if (r.error || (r.status ?? 0) >= 400) log.info('COC attempt', { ...r });
+      // Attempts that will be retried; final answers are in the outcomes (and failures logged there).
+      if (r.error || r.status === 429 || (r.status ?? 0) >= 500) log.info('COC attempt failed transiently', { ...r });
     },
   };
 }

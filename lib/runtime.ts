@@ -37,7 +37,7 @@ export interface RuntimeOverrides {
   log?: Logger;
   clock?: Clock;
   onAttempt?: (r: AttemptReport) => void;
-  onOutcome?: (o: Outcome) => void;
+  onPublished?: (outcomes: Outcome[]) => void;
   secretsManager?: SecretsManagerClient;
   eventBridge?: EventBridgeClient;
 }
@@ -93,7 +93,7 @@ export function createRuntime(config: Config = loadConfig(), overrides: RuntimeO
     sink,
     clock,
     log,
-    onOutcome: overrides.onOutcome ?? observed.onOutcome,
+    onPublished: overrides.onPublished ?? observed.onPublished,
     policy: {
       concurrency: config.concurrency,
       taskAllowList: config.taskAllowList,

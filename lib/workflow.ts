@@ -39,8 +39,8 @@ export interface WorkflowDeps {
   policy?: Partial<Policy>;
   clock?: Clock;
   log?: Logger;
-  /** Called once per published outcome: metrics. */
-  onOutcome?: (o: Outcome) => void;
+  /** Called with each batch of outcomes once published: metrics. */
+  onPublished?: (outcomes: Outcome[]) => void;
 }
 
 export interface EnableOptions {
@@ -239,7 +239,7 @@ export class Workflow {
       this.log.warn('task not enabled', { approvalId: o.approvalId, taskId: o.taskId, attempts: o.attempts, durationMs: o.durationMs, cocRequestId: o.cocRequestId, error: o.error });
     }
     await this.deps.sink.publish(outcomes);
-    for (const o of outcomes) this.deps.onOutcome?.(o);
+    this.deps.onPublished?.(outcomes);
   }
 
   /** One line per approval with the counts. */

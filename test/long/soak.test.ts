@@ -182,7 +182,9 @@ describe('soak', () => {
     const workflow = new Workflow({
       coc,
       sink,
-      onOutcome: (o: Outcome) => outcomesByKind.set(o.outcome, (outcomesByKind.get(o.outcome) ?? 0) + 1),
+      onPublished: (published: Outcome[]) => {
+        for (const o of published) outcomesByKind.set(o.outcome, (outcomesByKind.get(o.outcome) ?? 0) + 1);
+      },
     });
 
     const redelivered = new Set<string>();
