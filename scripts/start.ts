@@ -53,6 +53,9 @@ async function main(): Promise<number> {
 
   const requests = sim.requests();
   process.stdout.write(`\nSummary of approval ${(event as { approval_id: string }).approval_id}:\n`);
+  // Events go out as tasks finish; the summary follows the approval's order.
+  const order = (event as { task_ids: string[] }).task_ids;
+  outcomes.sort((a, b) => order.indexOf(a.taskId) - order.indexOf(b.taskId));
   for (const o of outcomes) {
     const what = o.outcome === 'failed' ? `failed: ${o.error?.name} (${o.error?.code ?? 'no code'})` : o.outcome;
     const retried = o.attempts > 1 && o.outcome !== 'failed' ? `, ${o.attempts - 1} transient failure(s) absorbed by retries` : '';

@@ -147,12 +147,16 @@ export const DEMO_CREDENTIAL: Readonly<SimCredential> = Object.freeze({
   sk: 'demo-secret-key-not-real',
 });
 
-/** Tasks the CLI seeds with --demo: one of each interesting state. */
+/**
+ * Tasks the CLI seeds with --demo: one of each interesting state, with the ids the samples
+ * in events/ use (ST0000000000000000DEMO0404 is left out: it does not exist).
+ */
 export const DEMO_TASKS: ReadonlyArray<{ taskId: string; seed: SimTaskSeed; note: string }> = [
-  { taskId: 'STDEMO00000000000000000001', seed: {}, note: 'disabled; enable succeeds' },
-  { taskId: 'STDEMO00000000000000000002', seed: { requiresTicket: true }, note: 'disabled; needs ticket_infos with a ticket_id' },
-  { taskId: 'STDEMO00000000000000000003', seed: { enabled: true }, note: 'already enabled (COC.00014110)' },
-  { taskId: 'STDEMO00000000000000000004', seed: { owner: 'other' }, note: 'another account (COC.00014121)' },
+  { taskId: 'ST0000000000000000DEMO0001', seed: {}, note: 'disabled; enable succeeds' },
+  { taskId: 'ST0000000000000000DEMO0002', seed: { enabled: true }, note: 'already enabled (COC.00014110)' },
+  { taskId: 'ST0000000000000000DEMO0003', seed: { requiresTicket: true }, note: 'disabled; needs ticket_infos with a ticket_id' },
+  { taskId: 'ST0000000000000000DEMO0121', seed: { owner: 'other' }, note: 'another account (COC.00014121)' },
+  { taskId: 'ST0000000000000000DEMO0503', seed: {}, note: 'disabled; enable succeeds' },
 ];
 
 export const MAX_RECORDED_REQUESTS = 100_000;
