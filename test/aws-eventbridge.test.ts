@@ -23,6 +23,7 @@ import type { Outcome, OutcomeKind, Trigger } from '../lib/domain';
 import { EnablerError, type ErrorName } from '../lib/errors';
 import { DETAIL_TYPE_ENABLED, DETAIL_TYPE_FAILED } from '../lib/sink';
 import { startEventBridgeFake, type EventBridgeFake } from './support/aws-fakes';
+import { caught } from './support/errors';
 
 const BUS = 'coc-outcomes';
 
@@ -66,16 +67,6 @@ function failedOutcome(i: number, message = 'COC says the task does not exist'):
 }
 
 const taskIdOf = (e: PutEventsRequestEntry | undefined) => (JSON.parse(e?.Detail ?? '{}') as Outcome).taskId;
-
-async function caught(p: Promise<unknown>): Promise<EnablerError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(EnablerError);
-    return e as EnablerError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const ebError = (name: string, status: number) =>
   new EventBridgeServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message: name });

@@ -15,6 +15,7 @@ import type { Clock } from '../lib/clock';
 import { EnablerError } from '../lib/errors';
 import { startSecretsManagerFake, type SecretsManagerFake } from './support/aws-fakes';
 import { captureOutput, registerSecret } from './support/leak-capture';
+import { caught, everythingSaidBy } from './support/errors';
 
 const ID = 'coc/huawei-credentials';
 const TTL = 300_000;
@@ -32,32 +33,6 @@ function manualClock(start = 1_700_000_000_000) {
     },
   };
   return clock;
-}
-
-/** Every string reachable from an error: message, JSON form, inspect output and the whole cause chain. */
-function everythingSaidBy(e: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = e;
-  for (let depth = 0; cur !== undefined && cur !== null && depth < 10; depth++) {
-    parts.push(String(cur), inspect(cur, { depth: 5 }));
-    try {
-      parts.push(JSON.stringify(cur));
-    } catch {
-      /* circular: inspect covered it */
-    }
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return parts.join('\n');
-}
-
-async function caught(p: Promise<unknown>): Promise<EnablerError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(EnablerError);
-    return e as EnablerError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const awsError = (name: string, status: number, fault: 'client' | 'server' = 'client') =>

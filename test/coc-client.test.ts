@@ -5,6 +5,7 @@ import type { Credentials, CredentialSource } from '../lib/credentials';
 import { EnablerError } from '../lib/errors';
 import { FakeClock } from './support/fake-clock';
 import { registerSecret } from './support/leak-capture';
+import { caught as failure } from './support/errors';
 
 const TASK = 'ST0123456789abcdefghijklmn';
 const CREDS: Credentials = { ak: 'AKTESTCLIENT00000001', sk: 'sk-client-test-secret', securityToken: 'token-client-test' };
@@ -54,15 +55,6 @@ function setup(steps: Step[], opts: { latencyMs?: number; source?: CredentialSou
     deadlineMs: 25000,
   });
   return { clock, transport, client, source };
-}
-
-async function failure(p: Promise<unknown>): Promise<EnablerError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(EnablerError);
-  return e as EnablerError;
 }
 
 describe('CocClient.enableScheduledTask', () => {

@@ -18,7 +18,6 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { randomBytes } from 'node:crypto';
-import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EventBridgeSink } from '../lib/aws/eventbridge';
 import type { Clock } from '../lib/clock';
@@ -35,6 +34,7 @@ import { startCocSimulator, type CocSimulator, type SimFaultRule, type SimTaskSe
 import { startEventBridgeFake, startSecretsManagerFake, type EventBridgeFake, type SecretsManagerFake } from './support/aws-fakes';
 import { FakeClock } from './support/fake-clock';
 import { captureOutput, registerSecret } from './support/leak-capture';
+import { everythingSaidBy } from './support/errors';
 
 // ---------------------------------------------------------------------------------------------
 // Secrets: fresh per run, distinctive, registered for the leak scan.
@@ -69,22 +69,6 @@ const credentialEnv = (c: Credentials): NodeJS.ProcessEnv => ({
   HUAWEICLOUD_SDK_SK: c.sk,
   ...(c.securityToken && { HUAWEICLOUD_SDK_SECURITY_TOKEN: c.securityToken }),
 });
-
-/** Every string reachable from a value: JSON, inspect and the cause chain. */
-function everythingSaidBy(v: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = v;
-  for (let depth = 0; cur !== undefined && cur !== null && depth < 10; depth++) {
-    parts.push(String(cur), inspect(cur, { depth: 6 }));
-    try {
-      parts.push(JSON.stringify(cur));
-    } catch {
-      /* circular: inspect covered it */
-    }
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return parts.join('\n');
-}
 
 /** Kinds (never values) of the secrets found in text. */
 const secretKindsIn = (text: string) => Object.entries(SECRETS).filter(([, value]) => text.includes(value)).map(([kind]) => kind);
