@@ -10,7 +10,8 @@ export function parseEndpoint(raw: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw invalid(`COC_ENDPOINT is not a URL: "${raw.slice(0, 80)}"`);
+    // Not echoed: a mistyped value could hold anything, a credential included.
+    throw invalid('COC_ENDPOINT is not a URL (expected https://host[:port])');
   }
   if (url.username || url.password) throw invalid('COC_ENDPOINT must not carry user info');
   if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) {
