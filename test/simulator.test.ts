@@ -3,7 +3,7 @@
  * (@huaweicloud/huaweicloud-sdk-core AKSKSigner), never by the project's own signer, so
  * the simulator's verification is checked against the reference implementation.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
@@ -401,8 +401,7 @@ describe('faults', () => {
       () => 'answered',
       () => 'dropped',
     );
-    await new Promise((r) => setTimeout(r, 20));
-    expect(sim.stats().byStatus).toEqual({ hang: 2 });
+    await vi.waitFor(() => expect(sim.stats().byStatus).toEqual({ hang: 2 }));
     await sim.close();
     expect(await outcome).toBe('dropped');
   });
