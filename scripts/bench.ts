@@ -326,7 +326,7 @@ function lambdaEnv(fn: string, sim: Sim, fakes: Fakes, extra: Record<string, str
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
     AWS_REGION: FAKE_REGION,
     AWS_DEFAULT_REGION: FAKE_REGION,
-    AWS_ACCESS_KEY_ID: 'AKIAFAKEBENCH0000000',
+    AWS_ACCESS_KEY_ID: 'FAKE-BENCH-ACCESS-KEY',
     AWS_SECRET_ACCESS_KEY: 'fake-bench-secret-not-real',
     AWS_CONFIG_FILE: join(TMP, 'no-aws-config'),
     AWS_SHARED_CREDENTIALS_FILE: join(TMP, 'no-aws-credentials'),
