@@ -3,7 +3,7 @@
  * is an approval, EventBridge Scheduler input, and a schedule rule without input. Permanent
  * failures return (failure outcomes published); transient ones throw with a catalogue name.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from 'aws-lambda';
 import { handler, type EventBridgeResult } from '../functions/eventbridge';
 import { loadConfig } from '../lib/config';
@@ -15,10 +15,10 @@ import { createRuntime, resetRuntime } from '../lib/runtime';
 import { MemorySink, type OutcomeSink } from '../lib/sink';
 import { idempotencyKey, RetryableFailure } from '../lib/workflow';
 import { localContext } from '../scripts/cli';
-import { startCocSimulator, type CocSimulator } from '../simulator/coc-simulator';
 import approvalSample from '../events/eventbridge-approval.json';
 import scheduleSample from '../events/schedule.json';
 import { registerSecret } from './support/leak-capture';
+import { useSimulator } from './support/simulator-fixture';
 
 const CREDS: Credentials = { ak: 'AKEVENTBRIDGEDOOR001', sk: 'sk-eventbridge-door-test-secret' };
 const SECRETS = [CREDS.ak, CREDS.sk];
@@ -44,7 +44,6 @@ const SCHEDULED_EVENT = {
   detail: {},
 };
 
-let sim: CocSimulator;
 let sink: MemorySink;
 let credentialFetches: number;
 let logLines: string[];
@@ -57,7 +56,7 @@ function setup(overrides: { sink?: OutcomeSink } = {}) {
     credentialFetches += 1;
     return CREDS;
   };
-  const config = loadConfig({ COC_ENDPOINT: sim.url, COC_MAX_ATTEMPTS: '2', COC_RETRY_BASE_DELAY_MS: '1', COC_RETRY_MAX_DELAY_MS: '1' });
+  const config = loadConfig({ COC_ENDPOINT: sim().url, COC_MAX_ATTEMPTS: '2', COC_RETRY_BASE_DELAY_MS: '1', COC_RETRY_MAX_DELAY_MS: '1' });
   resetRuntime(
     createRuntime(config, {
       credentials: { get: count, refresh: count },
@@ -92,20 +91,9 @@ const outcomesOf = (r: EventBridgeResult): Outcome[] => {
 
 const rule = (detail: Json, extra: Json = {}) => ({ ...structuredClone(approvalSample), detail, ...extra });
 
-beforeAll(async () => {
-  sim = await startCocSimulator({ credentials: [{ ak: CREDS.ak, sk: CREDS.sk }] });
-});
-
-afterAll(async () => {
-  resetRuntime();
-  await sim.close();
-});
+const sim = useSimulator(CREDS, { [ENABLE]: { enabled: false }, [ALREADY]: { enabled: true }, [FOREIGN]: { owner: 'other' } });
 
 beforeEach(() => {
-  sim.reset();
-  sim.seedTask(ENABLE, { enabled: false });
-  sim.seedTask(ALREADY, { enabled: true });
-  sim.seedTask(FOREIGN, { owner: 'other' });
   credentialFetches = 0;
   logLines = [];
   results = [];
@@ -128,14 +116,14 @@ describe('EventBridge door: rule deliveries', () => {
     ]);
     expect(outcomes[0]!.ticketIds).toEqual(['CM202612040005']);
     expect(outcomes[0]!.idempotencyKey).toBe(idempotencyKey('CHG-2026-1204-005', ENABLE, approvalSample.id));
-    expect(sim.task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
+    expect(sim().task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
     expect(sink.outcomes).toEqual(outcomes);
   });
 
   it('ignores a decision other than APPROVED without calling COC', async () => {
     const result = await invoke(rule({ ...approvalSample.detail, decision: 'Rejected' }));
     expect(result).toEqual({ status: 'ignored', decision: 'REJECTED', approvalId: 'CHG-2026-1204-005' });
-    expect(sim.requests()).toHaveLength(0);
+    expect(sim().requests()).toHaveLength(0);
     expect(sink.outcomes).toEqual([]);
   });
 
@@ -148,14 +136,14 @@ describe('EventBridge door: rule deliveries', () => {
       [ALREADY, 'failed', 'InvalidApproval', 'eventbridge'],
     ]);
     expect(sink.outcomes).toEqual(outcomesOf(result));
-    expect(sim.requests()).toHaveLength(0);
+    expect(sim().requests()).toHaveLength(0);
     expect(credentialFetches).toBe(0);
   });
 
   it('returns for a detail that is not an approval at all', async () => {
     const result = await invoke(rule('approved' as unknown as Json));
     expect(result).toMatchObject({ approvalId: 'unknown', outcomes: [], error: { name: 'InvalidApproval', field: '$' } });
-    expect(sim.requests()).toHaveLength(0);
+    expect(sim().requests()).toHaveLength(0);
   });
 
   it('returns with the failed outcome on a permanent COC failure', async () => {
@@ -169,7 +157,7 @@ describe('EventBridge door: rule deliveries', () => {
   });
 
   it('throws a retryable error named from the catalogue on a transient COC failure, after publishing the others', async () => {
-    sim.injectFault({ fault: { kind: 'status', status: 503 }, taskId: ALREADY, times: Infinity });
+    sim().injectFault({ fault: { kind: 'status', status: 503 }, taskId: ALREADY, times: Infinity });
     const error = await thrown(approvalSample);
     expect(error).toBeInstanceOf(RetryableFailure);
     expect(error).toMatchObject({ name: 'CocUnavailable', retryable: true });
@@ -177,7 +165,7 @@ describe('EventBridge door: rule deliveries', () => {
   });
 
   it('throws CocThrottled when COC keeps throttling', async () => {
-    sim.injectFault({ fault: { kind: 'status', status: 429, retryAfterSeconds: 0 }, times: Infinity });
+    sim().injectFault({ fault: { kind: 'status', status: 429, retryAfterSeconds: 0 }, times: Infinity });
     const error = await thrown(rule({ ...approvalSample.detail, task_ids: [ENABLE] }));
     expect(error).toMatchObject({ name: 'CocThrottled', retryable: true });
     expect(sink.outcomes).toEqual([]);
@@ -205,7 +193,7 @@ describe('EventBridge door: schedules', () => {
       [ALREADY, 'already_enabled', 'schedule'],
     ]);
     expect(outcomes[0]!.idempotencyKey).toBe(idempotencyKey('CHG-2026-1204-006', ENABLE, context.awsRequestId));
-    expect(sim.task(ENABLE)?.enabled).toBe(true);
+    expect(sim().task(ENABLE)?.enabled).toBe(true);
   });
 
   it('gives each scheduled run its own idempotency keys, but keeps them across retries of one run', async () => {
@@ -227,7 +215,7 @@ describe('EventBridge door: schedules', () => {
     const result = await invoke(SCHEDULED_EVENT);
     expect(result).toMatchObject({ outcomes: [], error: { name: 'InvalidApproval', retryable: false } });
     expect((result as unknown as { error: { message: string } }).error.message).toContain("configure the schedule's input");
-    expect(sim.requests()).toHaveLength(0);
+    expect(sim().requests()).toHaveLength(0);
     expect(credentialFetches).toBe(0);
     const logged = logLines.map((l) => JSON.parse(l) as Json).find((l) => l.level === 'ERROR');
     expect(JSON.stringify(logged)).toContain("configure the schedule's input");
@@ -240,11 +228,11 @@ describe('EventBridge door: schedules', () => {
       [ENABLE, 'failed', 'schedule'],
       ['ST-too-short', 'failed', 'schedule'],
     ]);
-    expect(sim.requests()).toHaveLength(0);
+    expect(sim().requests()).toHaveLength(0);
   });
 
   it('throws on a transient failure of a scheduled run', async () => {
-    sim.injectFault({ fault: { kind: 'reset' }, times: Infinity });
+    sim().injectFault({ fault: { kind: 'reset' }, times: Infinity });
     expect(await thrown({ task_id: ENABLE })).toMatchObject({ name: 'CocUnavailable', retryable: true });
   });
 });

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { handler } from '../functions/stepfunctions';
 import { loadConfig } from '../lib/config';
@@ -28,8 +28,8 @@ import { silentLogger } from '../lib/log';
 import { createRuntime, resetRuntime } from '../lib/runtime';
 import { MemorySink } from '../lib/sink';
 import { localContext } from '../scripts/cli';
-import { startCocSimulator, type CocSimulator } from '../simulator/coc-simulator';
 import { captureOutput, registerSecret } from './support/leak-capture';
+import { useSimulator } from './support/simulator-fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -71,7 +71,6 @@ function loadDefinition(): StateMachineDefinition {
   return definition as StateMachineDefinition;
 }
 
-let sim: CocSimulator;
 let sink: MemorySink;
 let invocations: Array<{ input: Json; error?: string }>;
 let definition: StateMachineDefinition;
@@ -130,28 +129,20 @@ const finalEvent = (x: Execution) => x.events.at(-1);
 const inputOf = (x: Execution, state: string) => x.events.find((e) => e.type === 'StateEntered' && e.state.name === state)?.state.input;
 const outputOf = (x: Execution, state: string) => x.events.find((e) => e.type === 'StateExited' && e.state.name === state)?.state.output;
 
-beforeAll(async () => {
+const sim = useSimulator(CREDS, { [ENABLE]: { enabled: false }, [ALREADY]: { enabled: true }, [TICKETED]: { requiresTicket: true } });
+
+beforeAll(() => {
   registerSecret({ ak: CREDS.ak, sk: CREDS.sk });
-  sim = await startCocSimulator({ credentials: [{ ak: CREDS.ak, sk: CREDS.sk }] });
   definition = loadDefinition();
   machine = new StateMachine(structuredClone(definition));
 });
 
-afterAll(async () => {
-  resetRuntime();
-  await sim.close();
-});
-
 beforeEach(() => {
-  sim.reset();
-  sim.seedTask(ENABLE, { enabled: false });
-  sim.seedTask(ALREADY, { enabled: true });
-  sim.seedTask(TICKETED, { requiresTicket: true });
   sink = new MemorySink();
   invocations = [];
   const static_ = async () => CREDS;
   const config = loadConfig({
-    COC_ENDPOINT: sim.url,
+    COC_ENDPOINT: sim().url,
     COC_MAX_ATTEMPTS: '1',
     COC_RETRY_BASE_DELAY_MS: '1',
     COC_RETRY_MAX_DELAY_MS: '1',
@@ -209,7 +200,7 @@ describe('executed with the real stepfunctions handler against the COC simulator
       [ENABLE, 'enabled', 'stepfunctions', ['CM-SFASL-0001']],
       [ALREADY, 'already_enabled', 'stepfunctions', ['CM-SFASL-0001']],
     ]);
-    expect(sim.task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
+    expect(sim().task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
     expect(invocations).toHaveLength(1);
     expect(statesEntered(x)).toEqual([TASK_STATE, 'Enabled']);
     expect(finalEvent(x)).toMatchObject({ type: 'ExecutionSucceeded' });
@@ -220,7 +211,7 @@ describe('executed with the real stepfunctions handler against the COC simulator
     ['CocThrottled', 429 as const, 2],
     ['CocUnavailable', 503 as const, 3],
   ])('Retry: %s (COC answers %i to the first %i invocations) is retried by the state machine, then succeeds', async (name, status, times) => {
-    sim.injectFault({ fault: { kind: 'status', status, retryAfterSeconds: 0 }, taskId: ENABLE, times });
+    sim().injectFault({ fault: { kind: 'status', status, retryAfterSeconds: 0 }, taskId: ENABLE, times });
     const x = await execute({ approval_id: 'CHG-SFASL-RETRY', task_id: ENABLE, ticket_infos: TICKETS });
     expect(x.error).toBeUndefined();
     expect(invocations.map((c) => c.error ?? 'ok')).toEqual([...Array<string>(times).fill(name), 'ok']);
@@ -228,14 +219,14 @@ describe('executed with the real stepfunctions handler against the COC simulator
     expect(retries(x).every((e) => e.retry.retrier.ErrorEquals.includes(name))).toBe(true);
     expect(x.events.filter((e) => e.type === 'StateFailed').map((e) => e.Error)).toEqual(Array<string>(times).fill(name));
     expect(x.output.result.outcomes).toEqual([expect.objectContaining({ taskId: ENABLE, outcome: 'enabled' })]);
-    expect(sim.task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
+    expect(sim().task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
     // Transient failures were handed back, not published: the only outcome is the final one.
     expect(sink.outcomes.map((o) => o.outcome)).toEqual(['enabled']);
-    expect(sim.requests().map((r) => r.status)).toEqual([...Array<number>(times).fill(status), 200]);
+    expect(sim().requests().map((r) => r.status)).toEqual([...Array<number>(times).fill(status), 200]);
   });
 
   it('Retry exhausted: after MaxAttempts retries CocUnavailable ends in RecordFailure -> Failed (EnableFailed)', async () => {
-    sim.injectFault({ fault: { kind: 'status', status: 503 }, times: Infinity });
+    sim().injectFault({ fault: { kind: 'status', status: 503 }, times: Infinity });
     const x = await execute({ approval_id: 'CHG-SFASL-DOWN', task_id: ENABLE });
     const maxAttempts = (definition.States[TASK_STATE] as Json).Retry[0].MaxAttempts as number;
     expect(invocations).toHaveLength(1 + maxAttempts);
@@ -247,7 +238,7 @@ describe('executed with the real stepfunctions handler against the COC simulator
     expect(recorded.error.Error).toBe('CocUnavailable');
     expect(JSON.parse(recorded.error.Cause)).toMatchObject({ errorType: 'CocUnavailable' });
     expect(recorded.failure).toEqual({ outcome: 'failed', reason: 'retries exhausted or unexpected error' });
-    expect(sim.task(ENABLE)?.enabled).toBe(false);
+    expect(sim().task(ENABLE)?.enabled).toBe(false);
   });
 
   it.each([
@@ -269,7 +260,7 @@ describe('executed with the real stepfunctions handler against the COC simulator
     expect(inputOf(x, 'Rejected')).toEqual(recorded);
     // The permanent failure was published as a failure outcome.
     expect(sink.outcomes.map((o) => [o.taskId, o.outcome, o.error?.name])).toEqual([[taskInput.task_id, 'failed', name]]);
-    expect(sim.requests()).toHaveLength(1);
+    expect(sim().requests()).toHaveLength(1);
   });
 
   it('Catch: InvalidApproval (a malformed task id) runs the rejection branch without calling COC', async () => {
@@ -277,7 +268,7 @@ describe('executed with the real stepfunctions handler against the COC simulator
     expect(invocations.map((c) => c.error)).toEqual(['InvalidApproval']);
     expect(statesEntered(x)).toEqual([TASK_STATE, 'RecordRejection', 'Rejected']);
     expect(outputOf(x, 'RecordRejection').error.Error).toBe('InvalidApproval');
-    expect(sim.requests()).toHaveLength(0);
+    expect(sim().requests()).toHaveLength(0);
     expect(sink.outcomes.map((o) => [o.taskId, o.outcome])).toEqual([
       [ENABLE, 'failed'],
       ['ST-not-a-task', 'failed'],

@@ -4,7 +4,7 @@
  * and the COC simulator behind it. Every refusal is checked to cost no COC call and no
  * credential fetch; no response or log line may carry a secret.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { handler } from '../functions/webhook';
 import { loadConfig } from '../lib/config';
@@ -16,10 +16,10 @@ import { createRuntime, resetRuntime, type Runtime } from '../lib/runtime';
 import { MemorySink, type OutcomeSink } from '../lib/sink';
 import { idempotencyKey } from '../lib/workflow';
 import { localContext } from '../scripts/cli';
-import { startCocSimulator, type CocSimulator } from '../simulator/coc-simulator';
 import httpApiSample from '../events/webhook-approved.json';
 import restApiSample from '../events/webhook-rest-approved.json';
 import { registerSecret } from './support/leak-capture';
+import { useSimulator } from './support/simulator-fixture';
 
 const KEY = Buffer.from('webhook-door-test-key-0123456789').toString('base64');
 const SECRET = `whsec_${KEY}`;
@@ -95,7 +95,6 @@ interface Answer {
   json: any;
 }
 
-let sim: CocSimulator;
 let sink: MemorySink;
 let rt: Runtime;
 let credentialFetches: number;
@@ -106,7 +105,7 @@ let answers: string[];
 function setup(env: Record<string, string> = {}, overrides: { sink?: OutcomeSink; webhookSecret?: () => Promise<string> } = {}) {
   sink = new MemorySink();
   const config = loadConfig({
-    COC_ENDPOINT: sim.url,
+    COC_ENDPOINT: sim().url,
     WEBHOOK_SECRET: SECRET,
     COC_MAX_ATTEMPTS: '2',
     COC_RETRY_BASE_DELAY_MS: '1',
@@ -138,7 +137,7 @@ async function invoke(event: unknown): Promise<Answer> {
   return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) };
 }
 
-const cocCalls = () => sim.requests().length;
+const cocCalls = () => sim().requests().length;
 
 /** A refusal: nothing reached COC, no credential was fetched, nothing was published. */
 function expectNothingDone() {
@@ -147,19 +146,9 @@ function expectNothingDone() {
   expect(sink.outcomes).toEqual([]);
 }
 
-beforeAll(async () => {
-  sim = await startCocSimulator({ credentials: [{ ak: CREDS.ak, sk: CREDS.sk }] });
-});
-
-afterAll(async () => {
-  resetRuntime();
-  await sim.close();
-});
+const sim = useSimulator(CREDS, { [ENABLE]: { enabled: false }, [ALREADY]: { enabled: true } });
 
 beforeEach(() => {
-  sim.reset();
-  sim.seedTask(ENABLE, { enabled: false });
-  sim.seedTask(ALREADY, { enabled: true });
   credentialFetches = 0;
   secretReads = 0;
   logLines = [];
@@ -188,8 +177,8 @@ describe('webhook door: accepted deliveries', () => {
       [ENABLE, 'enabled', 'webhook'],
       [ALREADY, 'already_enabled', 'webhook'],
     ]);
-    expect(sim.task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
-    expect(sim.requests().every((r) => r.signatureValid)).toBe(true);
+    expect(sim().task(ENABLE)).toMatchObject({ enabled: true, enableCount: 1 });
+    expect(sim().requests().every((r) => r.signatureValid)).toBe(true);
     expect(sink.outcomes).toEqual(res.json.outcomes);
     // The webhook-id is the delivery id of the idempotency key.
     expect(res.json.outcomes[0].idempotencyKey).toBe(idempotencyKey('CHG-TEST-0001', ENABLE, 'msg_valid_0001'));
@@ -427,7 +416,7 @@ describe('webhook door: after the signature', () => {
   });
 
   it('answers 503 with retry-after on a transient COC failure; a redelivery of the same webhook-id keeps the idempotency keys', async () => {
-    sim.injectFault({ fault: { kind: 'status', status: 503 }, taskId: ALREADY, times: Infinity });
+    sim().injectFault({ fault: { kind: 'status', status: 503 }, taskId: ALREADY, times: Infinity });
     const event = httpApiEvent(JSON.stringify(approval({ task_ids: [ENABLE, ALREADY] })), { id: 'msg_transient_1' });
     const res = await invoke(event);
     expect(res.status).toBe(503);
@@ -437,7 +426,7 @@ describe('webhook door: after the signature', () => {
     // The task that worked is published; the transient one is held back for the redelivery.
     expect(sink.outcomes.map((o) => [o.taskId, o.outcome])).toEqual([[ENABLE, 'enabled']]);
 
-    sim.clearFaults();
+    sim().clearFaults();
     const again = await invoke(event);
     expect(again.status).toBe(200);
     expect(again.json.outcomes.map((o: Outcome) => [o.taskId, o.outcome])).toEqual([
