@@ -13,6 +13,7 @@ export type ErrorName =
   | 'CocAuthFailed'
   | 'CocThrottled'
   | 'CocUnavailable'
+  | 'CocRejected'
   | 'CredentialsUnavailable'
   | 'EventDeliveryFailed'
   | 'InvalidConfiguration';
@@ -41,6 +42,7 @@ const RETRYABLE: Record<ErrorName, boolean> = {
   CocAuthFailed: false,
   CocThrottled: true,
   CocUnavailable: true,
+  CocRejected: false,
   CredentialsUnavailable: false,
   EventDeliveryFailed: true,
   InvalidConfiguration: false,

@@ -449,6 +449,7 @@ describe('schema/outcome-event.schema.json', () => {
     CocAuthFailed: true,
     CocThrottled: true,
     CocUnavailable: true,
+    CocRejected: true,
     CredentialsUnavailable: true,
     EventDeliveryFailed: true,
     InvalidConfiguration: true,

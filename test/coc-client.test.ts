@@ -108,6 +108,14 @@ describe('CocClient.enableScheduledTask', () => {
     expect(clock.sleeps).toEqual([]);
   });
 
+  it('reports an unknown refusal as CocRejected, permanent, keeping its code', async () => {
+    const { client, transport } = setup([cocError(400, 'COC.00019999', 'The task is being modified')]);
+    const e = await failure(client.enableScheduledTask(TASK, []));
+    expect(e).toMatchObject({ name: 'CocRejected', code: 'COC.00019999', status: 400, retryable: false });
+    expect(e.message).toContain('The task is being modified');
+    expect(transport.sent).toHaveLength(1);
+  });
+
   it('treats a refusal that mentions a ticket as TicketRejected', async () => {
     const { client } = setup([cocError(403, 'COC.00099999', 'Ticket is not in effect')]);
     expect((await failure(client.enableScheduledTask(TASK, []))).name).toBe('TicketRejected');

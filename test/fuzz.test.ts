@@ -58,6 +58,7 @@ const CATALOGUE: ErrorName[] = [
   'CocAuthFailed',
   'CocThrottled',
   'CocUnavailable',
+  'CocRejected',
   'CredentialsUnavailable',
   'EventDeliveryFailed',
   'InvalidConfiguration',

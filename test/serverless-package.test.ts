@@ -26,7 +26,7 @@ const DEFINITION_FILE = join(ROOT, 'statemachines/enable-approved-tasks.asl.json
 const PLACEHOLDER_LAMBDA_ARN = 'arn:aws:lambda:eu-west-1:000000000000:function:coc-task-enabler-test-stepfunctions';
 const LAMBDA_IDS = { webhook: 'WebhookLambdaFunction', eventbridge: 'EventbridgeLambdaFunction', stepfunctions: 'StepfunctionsLambdaFunction' };
 const RETRIED: ErrorName[] = ['CocThrottled', 'CocUnavailable'];
-const CAUGHT: ErrorName[] = ['TaskNotFound', 'TaskNotOwned', 'TicketRejected', 'InvalidApproval', 'CocAuthFailed', 'CredentialsUnavailable'];
+const CAUGHT: ErrorName[] = ['TaskNotFound', 'TaskNotOwned', 'TicketRejected', 'InvalidApproval', 'CocAuthFailed', 'CredentialsUnavailable', 'CocRejected', 'InvalidConfiguration'];
 const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.TooManyRequestsException', 'Lambda.SdkClientException'];
 
 let pkg: PackagedService;

@@ -61,8 +61,8 @@ export function errorForAnswer(a: CocAnswer, taskId: string): EnablerError {
   if (a.code === 'APIGW.0101' || a.status === 404) {
     return new EnablerError('InvalidConfiguration', `COC has no such API at the configured endpoint: ${reason}`, details);
   }
-  // An unknown refusal: permanent, reported with its code so it can be added above.
-  return new EnablerError('CocUnavailable', `COC refused the request for ${taskId}: ${reason}`, { ...details, retryable: false });
+  // An unknown refusal: permanent (retrying cannot help), reported with its code so it can be mapped above.
+  return new EnablerError('CocRejected', `COC refused the request for ${taskId}: ${reason}`, details);
 }
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
