@@ -23,8 +23,15 @@ export const FUNCTIONS = {
 export const CREATE_REQUIRE_BANNER =
   "import { createRequire as __cocCreateRequire } from 'node:module'; const require = __cocCreateRequire(import.meta.url);";
 
-/** Lambda supplies role credentials in the environment: the full default chain is not bundled (lib/aws/lambda-credentials.ts). */
-export const LAMBDA_ALIASES = { '@aws-sdk/credential-provider-node': './lib/aws/lambda-credentials.ts' };
+/**
+ * Left out of the bundles: the SDK's full credential chain (Lambda supplies role credentials
+ * in the environment: lib/aws/lambda-credentials.ts) and its event-stream support, which
+ * GetSecretValue and PutEvents never load (lib/aws/no-event-streams.ts).
+ */
+export const LAMBDA_ALIASES = {
+  '@aws-sdk/credential-provider-node': './lib/aws/lambda-credentials.ts',
+  '@smithy/core/event-streams': './lib/aws/no-event-streams.ts',
+};
 
 /** How every function is bundled; `overrides` for callers such as the benchmark. */
 export function esbuildOptions(overrides: BuildOptions = {}): BuildOptions {
