@@ -88,19 +88,22 @@ function hmacKey(sk: string): KeyObject {
 }
 
 export function signRequest(req: SignableRequest, creds: Credentials, signingTime: Date): SignedRequest {
-  const headers: Record<string, string> = { ...req.headers };
+  const headers: Record<string, string> = {};
+  if (req.headers) for (const name of Object.keys(req.headers)) headers[name] = req.headers[name]!;
   headers.Host = req.origin.host;
-  headers['X-Sdk-Date'] = sdkDate(signingTime);
+  const date = sdkDate(signingTime);
+  headers['X-Sdk-Date'] = date;
   if (creds.securityToken) headers['X-Security-Token'] = creds.securityToken;
   if (creds.domainId) headers['X-Domain-Id'] = creds.domainId;
   if (creds.projectId) headers['X-Project-Id'] = creds.projectId;
 
-  const byName = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) byName.set(name.toLowerCase(), value.trim());
-  const names = [...byName.keys()].sort();
+  // Lower-cased names, sorted; a name given twice in different case keeps the last value.
+  const values: Record<string, string> = Object.create(null);
+  for (const name of Object.keys(headers)) values[name.toLowerCase()] = headers[name]!.trim();
+  const names = Object.keys(values).sort();
   const signedHeaders = names.join(';');
   let canonicalHeaders = '';
-  for (const name of names) canonicalHeaders += `${name}:${byName.get(name)}\n`;
+  for (const name of names) canonicalHeaders += `${name}:${values[name]}\n`;
 
   const encodedPath = encodePath(req.path);
   const query = canonicalQuery(req.query);
@@ -112,7 +115,7 @@ export function signRequest(req: SignableRequest, creds: Credentials, signingTim
     signedHeaders,
     req.bodySha256 ?? sha256Hex(req.body ?? ''),
   ].join('\n');
-  const stringToSign = `${ALGORITHM}\n${headers['X-Sdk-Date']}\n${sha256Hex(canonicalRequest)}`;
+  const stringToSign = `${ALGORITHM}\n${date}\n${sha256Hex(canonicalRequest)}`;
   const signature = createHmac('sha256', hmacKey(creds.sk)).update(stringToSign).digest('hex');
   headers.Authorization = `${ALGORITHM} Access=${creds.ak}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
 

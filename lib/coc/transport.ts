@@ -49,7 +49,9 @@ export class NodeHttpTransport implements Transport {
     this.httpsAgent = new https.Agent(opts);
   }
 
+  /** Sends `req`; its headers object is the caller's to give away (Content-Length is added to it). */
   send(req: HttpRequest, timeoutMs: number): Promise<HttpResponse> {
+    if (req.body) req.headers['Content-Length'] = String(req.body.length);
     const secure = req.origin.protocol === 'https:';
     const lib = secure ? https : http;
     return new Promise<HttpResponse>((resolve, reject) => {
@@ -66,7 +68,7 @@ export class NodeHttpTransport implements Transport {
           host: req.origin.hostname.replace(/^\[|\]$/g, ''),
           port: req.origin.port || (secure ? 443 : 80),
           path: req.target,
-          headers: req.body ? { ...req.headers, 'Content-Length': String(req.body.length) } : req.headers,
+          headers: req.headers,
           agent: secure ? this.httpsAgent : this.httpAgent,
         },
         (res) => {
