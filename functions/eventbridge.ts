@@ -39,7 +39,6 @@ const isRuleDelivery = (event: unknown): event is RuleDelivery =>
 
 const isInputlessSchedule = (event: RuleDelivery): boolean => event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event';
 
-
 type Normalized = { request: EnableRequest } | { ignored: { decision: string; approvalId: string } };
 
 /** The event as an EnableRequest; throws InvalidApproval for what cannot be one. */

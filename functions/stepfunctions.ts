@@ -15,7 +15,6 @@ export interface StepFunctionsOutput {
   outcomes: Outcome[];
 }
 
-
 async function enableFromStateMachine(event: unknown, context: Context): Promise<StepFunctionsOutput> {
   const rt = runtime();
   let request;

@@ -37,7 +37,6 @@ export interface WebhookAnswerBody {
  */
 const GATEWAY_BUDGET_MS = 25_000;
 
-
 /** The runtime's logger, or a plain one when the runtime itself cannot be built (bad configuration). */
 const safeLog = (): Logger => {
   try {

@@ -50,14 +50,13 @@ export interface EnableOptions {
 
 /** Thrown when some tasks hit transient failures: the others' outcomes are already published. */
 export class RetryableFailure extends EnablerError {
-  constructor(
-    readonly failures: Outcome[],
-    first: EnablerError,
-  ) {
+  /** `failures`: the held-back outcomes, at least one; the first names the error. */
+  constructor(readonly failures: Outcome[]) {
+    const first = failures[0]!.error!;
     super(
-      first.name,
+      first.name as EnablerError['name'],
       `${failures.length} task(s) hit a transient failure and are handed back for retry: ${failures.map((f) => f.taskId).join(', ')}; first: ${first.message}`,
-      { code: first.code, status: first.status, requestId: first.requestId, retryable: true },
+      { code: first.code, status: first.status, requestId: failures[0]!.cocRequestId, retryable: true },
     );
   }
 }
@@ -119,20 +118,16 @@ export class Workflow {
     // Outcomes are published in chunks as tasks finish, so event delivery overlaps the COC
     // calls of a large approval instead of following them.
     const publisher = new ChunkedPublisher((chunk) => this.publish(chunk));
-    let failure: unknown;
     const outcomes = await mapBounded(request.taskIds, this.policy.concurrency, async (taskId) => {
       const o = await this.enableOne(request, taskId, opts);
-      if (!o.error?.retryable) await publisher.add(o).catch((e: unknown) => (failure ??= e));
+      if (!o.error?.retryable) await publisher.add(o);
       return o;
     });
-    await publisher.finish().catch((e: unknown) => (failure ??= e));
-    if (failure) throw failure;
+    // Throws the first delivery failure, once every chunk has been tried.
+    await publisher.finish();
     this.summarize(request, outcomes);
     const transient = outcomes.filter((o) => o.error?.retryable);
-    if (transient.length > 0) {
-      const first = transient[0]!;
-      throw new RetryableFailure(transient, new EnablerError(first.error!.name as EnablerError['name'], first.error!.message, first.error!));
-    }
+    if (transient.length > 0) throw new RetryableFailure(transient);
     return outcomes;
   }
 
@@ -265,6 +260,7 @@ class ChunkedPublisher {
     private readonly maxInFlight = 4,
   ) {}
 
+  /** Never rejects: a failed chunk is reported by finish(). */
   async add(o: Outcome): Promise<void> {
     this.pending.push(o);
     if (this.pending.length < this.chunkSize) return;
