@@ -20,7 +20,7 @@
  */
 import middy from '@middy/core';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
-import { parseApproval, parseTaskInput, type EnableRequest, type Outcome, type Trigger, readableApprovalId } from '../lib/domain';
+import { isObject, parseApproval, parseTaskInput, readableApprovalId, type EnableRequest, type Outcome, type Trigger } from '../lib/domain';
 import { InvalidApproval } from '../lib/errors';
 import { observability } from '../lib/observability';
 import { deadlineFor, runtime } from '../lib/runtime';
@@ -30,8 +30,6 @@ export type EventBridgeResult =
   | { status: 'ignored'; decision: string; approvalId: string };
 
 type RuleDelivery = EventBridgeEvent<string, unknown>;
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** An EventBridge rule delivery (as opposed to a schedule's own input). */
 const isRuleDelivery = (event: unknown): event is RuleDelivery =>

@@ -62,7 +62,8 @@ const APPROVAL_ID_MAX = 128;
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A plain JSON object (not null, not an array). */
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const has = (o: Json, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 /** A bounded, printable rendering of untrusted input for error messages. */
